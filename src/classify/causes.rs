@@ -1,0 +1,456 @@
+//! The cause rule table: an ordered list of conditions over the class, the
+//! codes, the direction and the reply text, each naming a plain-language
+//! cause. The defaults ship as `config/causes.yaml` inside the binary; a
+//! config file can put its own rules in front of them or replace them.
+//!
+//! Text conditions are compiled into one case-insensitive [`RegexSet`] and
+//! evaluated at most once per reply, and only when an earlier rule without a
+//! text condition did not already decide (so 2xx replies never touch it).
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::{Mutex, OnceLock};
+
+use regex::{RegexSet, RegexSetBuilder};
+use serde::Deserialize;
+
+use crate::model::{Direction, EnhancedStatus, Reply, ReplyClass, ReplyCode};
+
+/// The rule table built into the binary.
+pub const DEFAULT_RULES_YAML: &str = include_str!("../../config/causes.yaml");
+
+/// Compiled size cap for all text conditions together. The `regex` crate
+/// runs in linear time whatever the pattern, but a pattern such as
+/// `\w{1000}{1000}` compiles to a huge automaton; refuse those at load time.
+const TEXT_SIZE_LIMIT: usize = 8 << 20;
+const MAX_RULES: usize = 1000;
+
+/// A cause name: a short lowercase identifier used as the `cause` label.
+/// Names are interned, so a `Cause` is a pointer-sized copyable value.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Cause(&'static str);
+
+impl Cause {
+    pub const NONE: Cause = Cause("none");
+    pub const OTHER: Cause = Cause("other");
+
+    /// Interns `name` if it is a valid cause name (`[a-z][a-z0-9_]{0,31}`).
+    pub fn new(name: &str) -> Option<Cause> {
+        let valid = (1..=32).contains(&name.len())
+            && name.as_bytes()[0].is_ascii_lowercase()
+            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !valid {
+            return None;
+        }
+        static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+        let mut names = NAMES.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(&known) = names.get(name) {
+            return Some(Cause(known));
+        }
+        // Leaked on purpose: names come from the rule table only, so the set
+        // is bounded by what an operator ever configured.
+        let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+        names.insert(leaked);
+        Some(Cause(leaked))
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+}
+
+impl fmt::Debug for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// A rule as written in YAML.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    pub cause: String,
+    #[serde(default)]
+    pub class: Vec<String>,
+    #[serde(default)]
+    pub code: Vec<String>,
+    #[serde(default)]
+    pub enhanced: Vec<String>,
+    #[serde(default)]
+    pub direction: Option<String>,
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    rules: Vec<RuleSpec>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuleError {
+    #[error("cause rules: {0}")]
+    Yaml(String),
+    #[error("cause rule {index} ({cause}): {problem}")]
+    Invalid { index: usize, cause: String, problem: String },
+    #[error("cause rules: the text patterns together compile to more than {limit} bytes; simplify them (bounded repetitions such as `.{{1000}}` are the usual culprit): {source}")]
+    TooExpensive { limit: usize, source: regex::Error },
+    #[error("cause rules: {count} rules is more than the limit of {MAX_RULES}")]
+    TooMany { count: usize },
+}
+
+/// One digit position of a code pattern: a digit or "any".
+type DigitPattern = Option<u16>;
+
+#[derive(Debug, Clone, Copy)]
+struct CodePattern([DigitPattern; 3]);
+
+impl CodePattern {
+    fn parse(text: &str) -> Option<Self> {
+        let bytes = text.as_bytes();
+        if bytes.len() != 3 {
+            return None;
+        }
+        let mut digits = [None; 3];
+        for (slot, &b) in digits.iter_mut().zip(bytes) {
+            *slot = match b {
+                b'0'..=b'9' => Some(u16::from(b - b'0')),
+                b'x' | b'X' => None,
+                _ => return None,
+            };
+        }
+        Some(CodePattern(digits))
+    }
+
+    fn matches(self, code: ReplyCode) -> bool {
+        let v = code.value();
+        let actual = [v / 100, (v / 10) % 10, v % 10];
+        self.0.iter().zip(actual).all(|(want, got)| want.is_none_or(|w| w == got))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct EnhancedPattern([DigitPattern; 3]);
+
+impl EnhancedPattern {
+    fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.split('.');
+        let mut out = [None; 3];
+        for (i, slot) in out.iter_mut().enumerate() {
+            let part = parts.next()?;
+            *slot = if part.eq_ignore_ascii_case("x") {
+                None
+            } else {
+                let max_len = if i == 0 { 1 } else { 3 };
+                if part.is_empty() || part.len() > max_len || !part.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                Some(part.parse().ok()?)
+            };
+        }
+        if parts.next().is_some() {
+            return None;
+        }
+        if let Some(class) = out[0] {
+            if !matches!(class, 2 | 4 | 5) {
+                return None;
+            }
+        }
+        Some(EnhancedPattern(out))
+    }
+
+    fn matches(self, status: EnhancedStatus) -> bool {
+        let actual = [u16::from(status.class_digit()), u16::from(status.subject()), status.detail()];
+        self.0.iter().zip(actual).all(|(want, got)| want.is_none_or(|w| w == got))
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    cause: Cause,
+    /// Bit per class (2xx, 4xx, 5xx); 0 = any.
+    classes: u8,
+    codes: Vec<CodePattern>,
+    enhanced: Vec<EnhancedPattern>,
+    direction: Option<Direction>,
+    /// Index into the rule table's [`RegexSet`].
+    text: Option<usize>,
+}
+
+fn class_bit(class: ReplyClass) -> u8 {
+    match class {
+        ReplyClass::Success => 1,
+        ReplyClass::Transient => 2,
+        ReplyClass::Permanent => 4,
+    }
+}
+
+impl Rule {
+    /// All conditions but the text one.
+    fn matches_codes(&self, reply: &Reply<'_>) -> bool {
+        (self.classes == 0 || self.classes & class_bit(reply.class()) != 0)
+            && self.direction.is_none_or(|d| d == reply.direction)
+            && (self.codes.is_empty() || reply.code.is_some_and(|c| self.codes.iter().any(|p| p.matches(c))))
+            && (self.enhanced.is_empty() || reply.enhanced.is_some_and(|e| self.enhanced.iter().any(|p| p.matches(e))))
+    }
+}
+
+/// The compiled, ordered rule table.
+#[derive(Debug, Clone)]
+pub struct CauseRules {
+    rules: Vec<Rule>,
+    texts: RegexSet,
+}
+
+impl CauseRules {
+    /// The built-in table. It is checked by the test suite, so failing to
+    /// compile it here would be a build defect, not an input error.
+    pub fn defaults() -> Self {
+        static DEFAULTS: OnceLock<CauseRules> = OnceLock::new();
+        DEFAULTS
+            .get_or_init(|| match CauseRules::from_yaml(DEFAULT_RULES_YAML) {
+                Ok(rules) => rules,
+                Err(err) => panic!("built-in config/causes.yaml is invalid: {err}"),
+            })
+            .clone()
+    }
+
+    pub fn default_specs() -> Vec<RuleSpec> {
+        match serde_saphyr::from_str::<RuleFile>(DEFAULT_RULES_YAML) {
+            Ok(file) => file.rules,
+            Err(err) => panic!("built-in config/causes.yaml is invalid: {err}"),
+        }
+    }
+
+    /// Parses a rule file (`rules: [...]`).
+    pub fn from_yaml(yaml: &str) -> Result<Self, RuleError> {
+        let file: RuleFile = serde_saphyr::from_str(yaml).map_err(|e| {
+            let message = e.to_string();
+            let first = message.lines().next().unwrap_or(&message);
+            RuleError::Yaml(first.strip_prefix("error: ").unwrap_or(first).to_string())
+        })?;
+        Self::compile(&file.rules)
+    }
+
+    pub fn compile(specs: &[RuleSpec]) -> Result<Self, RuleError> {
+        if specs.len() > MAX_RULES {
+            return Err(RuleError::TooMany { count: specs.len() });
+        }
+        let mut patterns = Vec::new();
+        let mut rules = Vec::with_capacity(specs.len());
+        for (index, spec) in specs.iter().enumerate() {
+            let invalid = |problem: String| RuleError::Invalid { index, cause: spec.cause.clone(), problem };
+            let cause = Cause::new(&spec.cause).ok_or_else(|| {
+                invalid("a cause name is 1-32 characters of a-z, 0-9 and _, starting with a letter".into())
+            })?;
+            let mut classes = 0;
+            for class in &spec.class {
+                classes |= match class.as_str() {
+                    "2xx" => 1,
+                    "4xx" => 2,
+                    "5xx" => 4,
+                    other => return Err(invalid(format!("class {other:?} is not one of 2xx, 4xx, 5xx"))),
+                };
+            }
+            let codes = spec
+                .code
+                .iter()
+                .map(|c| {
+                    CodePattern::parse(c)
+                        .ok_or_else(|| invalid(format!("code {c:?} is not three digits or x (like 550 or 55x)")))
+                })
+                .collect::<Result<_, _>>()?;
+            let enhanced = spec
+                .enhanced
+                .iter()
+                .map(|e| {
+                    EnhancedPattern::parse(e).ok_or_else(|| {
+                        invalid(format!("enhanced {e:?} is not class.subject.detail (like 5.1.1 or X.7.26)"))
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            let direction = match spec.direction.as_deref() {
+                None => None,
+                Some("inbound") => Some(Direction::Inbound),
+                Some("outbound") => Some(Direction::Outbound),
+                Some(other) => return Err(invalid(format!("direction {other:?} is not inbound or outbound"))),
+            };
+            let text = match &spec.text {
+                None => None,
+                Some(pattern) => {
+                    // Check each pattern alone first so an error names its rule.
+                    regex::RegexBuilder::new(pattern)
+                        .case_insensitive(true)
+                        .size_limit(TEXT_SIZE_LIMIT)
+                        .build()
+                        .map_err(|e| invalid(format!("text: {e}")))?;
+                    patterns.push(pattern.as_str());
+                    Some(patterns.len() - 1)
+                }
+            };
+            rules.push(Rule { cause, classes, codes, enhanced, direction, text });
+        }
+        let texts = RegexSetBuilder::new(&patterns)
+            .case_insensitive(true)
+            .size_limit(TEXT_SIZE_LIMIT)
+            .build()
+            .map_err(|source| RuleError::TooExpensive { limit: TEXT_SIZE_LIMIT, source })?;
+        Ok(CauseRules { rules, texts })
+    }
+
+    /// The first matching rule's cause, or `other`.
+    pub fn cause_of(&self, reply: &Reply<'_>) -> Cause {
+        let mut text_matches = None;
+        for rule in &self.rules {
+            if !rule.matches_codes(reply) {
+                continue;
+            }
+            match rule.text {
+                None => return rule.cause,
+                Some(index) => {
+                    let matches = text_matches.get_or_insert_with(|| self.texts.matches(reply.text));
+                    if matches.matched(index) {
+                        return rule.cause;
+                    }
+                }
+            }
+        }
+        Cause::OTHER
+    }
+
+    /// Every cause name the table can produce, `other` included, in first-use order.
+    pub fn causes(&self) -> Vec<Cause> {
+        let mut out: Vec<Cause> = Vec::new();
+        for cause in self.rules.iter().map(|r| r.cause).chain([Cause::OTHER]) {
+            if !out.contains(&cause) {
+                out.push(cause);
+            }
+        }
+        out
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{scan_reply, Phase};
+
+    fn cause(direction: Direction, reply_text: &str) -> &'static str {
+        let (code, enhanced, at) = scan_reply(reply_text).expect("a reply");
+        let reply = Reply { code, enhanced, text: &reply_text[at..], direction, phase: Phase::Rcpt };
+        CauseRules::defaults().cause_of(&reply).as_str()
+    }
+
+    #[test]
+    fn the_built_in_table_compiles() {
+        let rules = CauseRules::from_yaml(DEFAULT_RULES_YAML).expect("valid defaults");
+        assert!(rules.len() > 40);
+        assert!(rules.causes().contains(&Cause::OTHER));
+    }
+
+    #[test]
+    fn causes_of_typical_replies() {
+        use Direction::*;
+        let cases = [
+            (Outbound, "250 2.0.0 Ok: queued as 2ACE7800D0", "none"),
+            (Outbound, "550-5.1.1 The email account that you tried to reach does not exist. Please try 550 5.1.1 x", "user_unknown"),
+            (Outbound, "452-4.2.2 The recipient's inbox is out of storage space. 452 4.2.2 x", "mailbox_full"),
+            (Outbound, "421-4.7.28 Gmail has detected an unusual rate of unsolicited mail from your DKIM domain. 421 4.7.28 x", "rate_limited"),
+            (Outbound, "550-5.7.26 Unauthenticated email from example.com is not accepted due to 550-5.7.26 domain's DMARC policy.", "dmarc"),
+            (Outbound, "550 5.7.23 <u@x>: Recipient address rejected: Message rejected due to: SPF fail - not authorized.", "spf"),
+            (Outbound, "450 4.2.0 <u@x>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/x.html", "greylisted"),
+            (Outbound, "451-You have been greylisted. This is part of our standard anti-spam measures", "greylisted"),
+            (Outbound, "554 5.7.1 Service unavailable; Client host [1.2.3.4] blocked using zen.spamhaus.org", "blocklisted"),
+            (Outbound, "553 5.7.1 [BL21] Connections will not be accepted from 1.2.3.4, because the ip is in Spamhaus's list", "blocklisted"),
+            (Outbound, "550 5.7.708 Service unavailable. Access denied, traffic not accepted from this IP.", "blocklisted"),
+            (Outbound, "421 4.7.0 [TSS04] Messages from 1.2.3.4 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1", "rate_limited"),
+            (Outbound, "550 5.4.1 Recipient address rejected: Access denied. For more information see https://aka.ms/EXOSmtpErrors", "user_unknown"),
+            (Outbound, "552 5.3.4 Message size exceeds fixed limit", "message_too_large"),
+            (Outbound, "554 5.7.1 <u@x>: Relay access denied", "relay_denied"),
+            (Outbound, "535 5.7.8 Error: authentication failed: authentication failure", "auth_failed"),
+            (Outbound, "451 4.3.0 <u@x>: Temporary lookup failure", "server_error"),
+            (Outbound, "550 5.7.25 [1.2.3.4] The IP address sending this message does not have a PTR record setup", "reverse_dns"),
+            (Outbound, "554 delivery error: dd This mailbox is disabled (554.30).", "mailbox_disabled"),
+            (Outbound, "553 5.1.8 <b@x>... Domain of sender address b@x does not exist", "dns"),
+            (Outbound, "550-Verification failed for <b@x> 550-Unrouteable address 550 Sender verify failed", "policy"),
+            (Outbound, "550 Unrouteable address", "user_unknown"),
+            (Outbound, "421 4.4.2 mail.example.com Error: timeout exceeded", "timeout"),
+            (Inbound, "504 5.5.2 <WIN-X>: Helo command rejected: need fully-qualified hostname", "syntax"),
+            (Inbound, "450 4.7.25 Client host rejected: cannot find your hostname, [1.2.3.4]", "reverse_dns"),
+            (Inbound, "553 5.7.1 <a@b>: Sender address rejected: not logged in", "auth_required"),
+            (Inbound, "5.7.1 Gtube pattern", "spam"),
+            (Inbound, "550 5.7.1 Command rejected", "policy"),
+            (Outbound, "599 weird", "other"),
+        ];
+        for (direction, text, want) in cases {
+            assert_eq!(cause(direction, text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn locally_generated_statuses_get_causes_too() {
+        let status = |enhanced: &str, text: &'static str| {
+            let reply = Reply {
+                code: None,
+                enhanced: EnhancedStatus::parse(enhanced.as_bytes()),
+                text,
+                direction: Direction::Outbound,
+                phase: Phase::Connect,
+            };
+            CauseRules::defaults().cause_of(&reply).as_str()
+        };
+        assert_eq!(status("4.4.1", "connect to x[1.2.3.4]:25: Connection timed out"), "connection");
+        assert_eq!(
+            status("4.4.2", "conversation with x[1.2.3.4] timed out while receiving the initial server greeting"),
+            "timeout"
+        );
+        assert_eq!(
+            status("5.4.4", "Host or domain name not found. Name service error for name=x type=A: Host not found"),
+            "dns"
+        );
+        assert_eq!(status("4.7.5", "TLS is required, but was not offered by host x[1.2.3.4]"), "tls_required");
+        assert_eq!(status("5.1.1", "unknown user: \"bob\""), "user_unknown");
+        assert_eq!(status("2.0.0", "delivered to mailbox"), "none");
+    }
+
+    #[test]
+    fn bad_rules_are_refused_with_their_position() {
+        let err = CauseRules::from_yaml("rules:\n  - cause: Bad-Name\n").unwrap_err().to_string();
+        assert!(err.contains("rule 0") && err.contains("cause name"), "{err}");
+        let err = CauseRules::from_yaml("rules:\n  - cause: x\n    code: ['5']\n").unwrap_err().to_string();
+        assert!(err.contains("code \"5\""), "{err}");
+        let err = CauseRules::from_yaml("rules:\n  - cause: x\n    text: '(['\n").unwrap_err().to_string();
+        assert!(err.contains("text:"), "{err}");
+        let err = CauseRules::from_yaml("rules:\n  - cause: x\n    text: '\\w{1000}{1000}'\n").unwrap_err().to_string();
+        assert!(err.contains("rule 0"), "{err}");
+        let err = CauseRules::from_yaml("rules:\n  - cause: x\n    colour: red\n").unwrap_err().to_string();
+        assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn patterns() {
+        let p = EnhancedPattern::parse("X.7.26").unwrap();
+        assert!(p.matches(EnhancedStatus::parse(b"4.7.26").unwrap()));
+        assert!(!p.matches(EnhancedStatus::parse(b"4.7.2").unwrap()));
+        assert!(EnhancedPattern::parse("3.1.1").is_none());
+        assert!(EnhancedPattern::parse("5.1").is_none());
+        let c = CodePattern::parse("55x").unwrap();
+        assert!(c.matches(ReplyCode::new(554).unwrap()));
+        assert!(!c.matches(ReplyCode::new(450).unwrap()));
+    }
+}

@@ -1,0 +1,226 @@
+//! Command-line flags, in the style of the Prometheus exporters, and the
+//! settings they resolve to together with the config file.
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+use crate::config::Config;
+use crate::source::file::StartAt;
+use crate::source::{FollowOptions, SourceSpec};
+
+/// The default port, registered for mta_exporter on the Prometheus wiki's
+/// default port allocations page.
+pub const DEFAULT_PORT: u16 = 10040;
+
+/// Used when neither a flag nor the config file names a source.
+pub const DEFAULT_LOG_PATH: &str = "/var/log/mail.log";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mta_exporter",
+    version,
+    about = "Prometheus exporter for mail servers: finds every SMTP reply code in Postfix logs, classifies it, and serves the counts.",
+    after_help = "Example: mta_exporter --log.path /var/log/mail.log\nThen: curl -s localhost:10040/metrics"
+)]
+pub struct Cli {
+    /// Address to listen on (repeatable). ":10040" means every interface.
+    #[arg(long = "web.listen-address", value_name = "ADDR", default_value = ":10040")]
+    pub listen_addresses: Vec<String>,
+
+    /// Path under which to expose metrics.
+    #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics")]
+    pub telemetry_path: String,
+
+    /// YAML config file (sources, limits, cause rules). Optional.
+    #[arg(long = "config.file", value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+
+    /// Mail log file to follow (repeatable). Default: /var/log/mail.log when
+    /// the config file names no source either.
+    #[arg(long = "log.path", value_name = "FILE")]
+    pub log_paths: Vec<PathBuf>,
+
+    /// Read log files from their beginning instead of their end, then follow them.
+    #[arg(long = "log.from-beginning")]
+    pub from_beginning: bool,
+
+    /// Only log messages with the given severity or above.
+    #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
+
+    /// Output format of log messages.
+    #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Logfmt,
+    Json,
+}
+
+/// Everything the exporter needs to start, resolved from flags and config.
+#[derive(Debug)]
+pub struct Settings {
+    pub listen: Vec<SocketAddr>,
+    pub telemetry_path: String,
+    pub sources: Vec<SourceSpec>,
+    pub follow: FollowOptions,
+    pub config: Config,
+}
+
+impl Cli {
+    /// Resolves flags and config file. Errors are one sentence that names
+    /// the input and what to do about it.
+    pub fn settings(&self) -> Result<Settings, String> {
+        let config = match &self.config_file {
+            Some(path) => {
+                Config::load(path).map_err(|e| format!("{e} (fix the file, or check it with a YAML linter)"))?
+            }
+            None => Config::default(),
+        };
+        if !self.telemetry_path.starts_with('/') || self.telemetry_path.len() < 2 {
+            return Err(format!(
+                "--web.telemetry-path {:?} must start with / and name a path (for example /metrics)",
+                self.telemetry_path
+            ));
+        }
+        let mut listen = Vec::new();
+        for address in &self.listen_addresses {
+            listen.extend(parse_listen_address(address)?);
+        }
+        let sources = self.sources(&config)?;
+        let follow =
+            FollowOptions { poll_interval: config.follow.poll_interval, max_line_bytes: config.limits.max_line_bytes };
+        Ok(Settings { listen, telemetry_path: self.telemetry_path.clone(), sources, follow, config })
+    }
+
+    fn sources(&self, config: &Config) -> Result<Vec<SourceSpec>, String> {
+        let start = |from_beginning: Option<bool>| {
+            if from_beginning.unwrap_or(self.from_beginning) {
+                StartAt::Beginning
+            } else {
+                StartAt::End
+            }
+        };
+        let mut specs: Vec<SourceSpec> = config
+            .sources
+            .iter()
+            .map(|s| SourceSpec {
+                name: s.name.clone().unwrap_or_else(|| s.path.display().to_string()),
+                path: s.path.clone(),
+                start: start(s.from_beginning),
+            })
+            .collect();
+        specs.extend(self.log_paths.iter().map(|path| SourceSpec {
+            name: path.display().to_string(),
+            path: path.clone(),
+            start: start(None),
+        }));
+        if specs.is_empty() {
+            specs.push(SourceSpec { name: DEFAULT_LOG_PATH.into(), path: DEFAULT_LOG_PATH.into(), start: start(None) });
+        }
+        for (i, spec) in specs.iter().enumerate() {
+            if specs[..i].iter().any(|other| other.name == spec.name) {
+                return Err(format!(
+                    "two sources are named {:?}; give each a distinct `name` in the config file",
+                    spec.name
+                ));
+            }
+            check_readable(&spec.path)?;
+        }
+        Ok(specs)
+    }
+}
+
+/// A path that exists must be a readable file now; one that does not exist
+/// yet is waited for (it may be created by the MTA later).
+fn check_readable(path: &std::path::Path) -> Result<(), String> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => {
+            Err(format!("log path {} is a directory; pass the log file inside it (for example {}/mail.log)", path.display(), path.display()))
+        }
+        Ok(_) => std::fs::File::open(path).map(drop).map_err(|e| {
+            format!(
+                "cannot read log file {}: {e} (run the exporter as a user that may read it, e.g. in the 'adm' group on Debian)",
+                path.display()
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("cannot read log file {}: {e}", path.display())),
+    }
+}
+
+/// `:10040` (every interface, IPv6 and IPv4), `0.0.0.0:10040`, `[::1]:10040`,
+/// `localhost:10040`.
+pub fn parse_listen_address(text: &str) -> Result<Vec<SocketAddr>, String> {
+    let invalid =
+        || format!("--web.listen-address {text:?} is not HOST:PORT (examples: :10040, 127.0.0.1:10040, [::1]:10040)");
+    if let Some(port) = text.strip_prefix(':') {
+        let port: u16 = port.parse().map_err(|_| invalid())?;
+        // A dual-stack [::] socket accepts IPv4 too; the IPv4 wildcard is the
+        // fallback where IPv6 is disabled (see `main`).
+        return Ok(vec![SocketAddr::from((Ipv6Addr::UNSPECIFIED, port))]);
+    }
+    let addrs: Vec<SocketAddr> = text.to_socket_addrs().map_err(|_| invalid())?.collect();
+    if addrs.is_empty() {
+        return Err(invalid());
+    }
+    Ok(addrs)
+}
+
+/// The IPv4 wildcard with the same port as an IPv6 wildcard address.
+pub fn ipv4_fallback(address: SocketAddr) -> Option<SocketAddr> {
+    (address.ip() == Ipv6Addr::UNSPECIFIED).then(|| SocketAddr::from((Ipv4Addr::UNSPECIFIED, address.port())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("mta_exporter").chain(args.iter().copied())).expect("valid flags")
+    }
+
+    #[test]
+    fn listen_addresses() {
+        assert_eq!(parse_listen_address(":10040").unwrap(), vec!["[::]:10040".parse().unwrap()]);
+        assert_eq!(parse_listen_address("127.0.0.1:9").unwrap(), vec!["127.0.0.1:9".parse().unwrap()]);
+        assert_eq!(parse_listen_address("[::1]:9").unwrap(), vec!["[::1]:9".parse().unwrap()]);
+        assert!(parse_listen_address("10040").unwrap_err().contains("HOST:PORT"));
+        assert!(parse_listen_address(":http").is_err());
+    }
+
+    #[test]
+    fn flags_alone_are_enough() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("mail.log");
+        std::fs::write(&log, "").unwrap();
+        let settings = cli(&["--log.path", log.to_str().unwrap(), "--log.from-beginning"]).settings().unwrap();
+        assert_eq!(settings.sources.len(), 1);
+        assert_eq!(settings.sources[0].start, StartAt::Beginning);
+        assert_eq!(settings.telemetry_path, "/metrics");
+        assert_eq!(settings.listen, vec!["[::]:10040".parse().unwrap()]);
+    }
+
+    #[test]
+    fn bad_inputs_name_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = cli(&["--log.path", dir.path().to_str().unwrap()]).settings().unwrap_err();
+        assert!(err.contains("is a directory"), "{err}");
+        let err = cli(&["--config.file", "/nonexistent/mta.yaml"]).settings().unwrap_err();
+        assert!(err.contains("cannot read config file"), "{err}");
+        let err = cli(&["--web.telemetry-path", "metrics"]).settings().unwrap_err();
+        assert!(err.contains("must start with /"), "{err}");
+    }
+}

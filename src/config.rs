@@ -1,0 +1,186 @@
+//! The YAML configuration file (`--config.file`) and its defaults.
+//!
+//! Every setting has a default, so the exporter runs with flags alone; the
+//! file only adds sources, cause rules and limits. Unknown keys are errors,
+//! so a typo is reported instead of silently ignored.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::classify::causes::{CauseRules, RuleError, RuleSpec};
+use crate::framing::DEFAULT_MAX_LINE;
+use crate::metrics::DEFAULT_MAX_SERIES;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Log sources; the `--log.path` flags add to these.
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub follow: Follow,
+    #[serde(default)]
+    pub causes: Causes,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub path: PathBuf,
+    /// The `source` label; defaults to the path.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Read the file from its beginning instead of its end at start.
+    #[serde(default)]
+    pub from_beginning: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Series per metric family before new label sets fold into `other`.
+    pub max_series_per_family: usize,
+    /// Longer lines are cut to this many bytes (and still parsed).
+    pub max_line_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_series_per_family: DEFAULT_MAX_SERIES, max_line_bytes: DEFAULT_MAX_LINE }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Follow {
+    /// How often a followed file is checked when no file event arrives.
+    #[serde(deserialize_with = "duration")]
+    pub poll_interval: Duration,
+}
+
+impl Default for Follow {
+    fn default() -> Self {
+        Follow { poll_interval: Duration::from_secs(1) }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Causes {
+    /// Rules tried before the built-in ones (same format as `config/causes.yaml`).
+    pub rules: Vec<RuleSpec>,
+    /// Use only `rules`, not the built-in table.
+    pub replace_defaults: bool,
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text)
+        .map_err(|e| serde::de::Error::custom(format!("{text:?} is not a duration like 500ms, 1s or 2m: {e}")))
+}
+
+/// serde-saphyr appends a source snippet; our errors are one line (the
+/// first line already names the line, column and problem).
+fn first_line(message: &str) -> String {
+    let first = message.lines().next().unwrap_or(message);
+    first.strip_prefix("error: ").unwrap_or(first).to_string()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path} is not valid: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("config file {path}: {source}")]
+    Rules { path: PathBuf, source: RuleError },
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let config = Config::parse(&text).map_err(|message| ConfigError::Invalid { path: path.into(), message })?;
+        config.cause_rules().map_err(|source| ConfigError::Rules { path: path.into(), source })?;
+        Ok(config)
+    }
+
+    pub fn parse(text: &str) -> Result<Config, String> {
+        // An empty file is a valid, all-defaults config.
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        let config: Config = serde_saphyr::from_str(text).map_err(|e| first_line(&e.to_string()))?;
+        if config.limits.max_series_per_family == 0 {
+            return Err("limits.max_series_per_family must be at least 1".into());
+        }
+        if config.limits.max_line_bytes < 256 {
+            return Err("limits.max_line_bytes must be at least 256".into());
+        }
+        if config.follow.poll_interval < Duration::from_millis(10) {
+            return Err("follow.poll_interval must be at least 10ms".into());
+        }
+        Ok(config)
+    }
+
+    /// The configured rules followed by the built-in ones (unless replaced).
+    pub fn cause_rules(&self) -> Result<CauseRules, RuleError> {
+        if self.causes.rules.is_empty() && !self.causes.replace_defaults {
+            return Ok(CauseRules::defaults());
+        }
+        let mut specs = self.causes.rules.clone();
+        if !self.causes.replace_defaults {
+            specs.extend(CauseRules::default_specs());
+        }
+        CauseRules::compile(&specs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_without_a_file() {
+        let config = Config::parse("").expect("empty is fine");
+        assert_eq!(config.limits.max_series_per_family, DEFAULT_MAX_SERIES);
+        assert_eq!(config.limits.max_line_bytes, DEFAULT_MAX_LINE);
+        assert_eq!(config.follow.poll_interval, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_full_file() {
+        let config = Config::parse(
+            "sources:\n  - path: /var/log/mail.log\n    name: mail\n    from_beginning: true\nlimits:\n  max_series_per_family: 500\nfollow:\n  poll_interval: 250ms\ncauses:\n  rules:\n    - cause: our_filter\n      text: 'rejected by ourfilter'\n",
+        )
+        .expect("valid");
+        assert_eq!(config.sources[0].name.as_deref(), Some("mail"));
+        assert_eq!(config.limits.max_series_per_family, 500);
+        assert_eq!(config.follow.poll_interval, Duration::from_millis(250));
+        let rules = config.cause_rules().expect("rules");
+        assert!(rules.causes().iter().any(|c| c.as_str() == "our_filter"));
+        assert!(rules.causes().iter().any(|c| c.as_str() == "user_unknown"));
+    }
+
+    #[test]
+    fn the_shipped_example_is_valid() {
+        let config = Config::parse(include_str!("../config/example.yaml")).expect("config/example.yaml parses");
+        config.cause_rules().expect("its rules compile");
+        assert_eq!(config.sources.len(), 1);
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let err = Config::parse("sourcez: []\n").unwrap_err();
+        assert!(err.contains("sourcez"), "{err}");
+        let err = Config::parse("follow:\n  poll_interval: soon\n").unwrap_err();
+        assert!(err.contains("soon"), "{err}");
+        let err = Config::parse("limits:\n  max_series_per_family: 0\n").unwrap_err();
+        assert!(err.contains("max_series_per_family"), "{err}");
+        let config = Config::parse("causes:\n  rules:\n    - cause: x\n      code: ['5']\n").expect("parses");
+        assert!(config.cause_rules().is_err());
+    }
+}

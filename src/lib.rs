@@ -1,0 +1,37 @@
+//! mta_exporter: a Prometheus exporter that finds every SMTP reply code in
+//! mail server logs, classifies it, and serves the counts.
+//!
+//! The stages, each a module with one job and plain data between them:
+//!
+//! * [`source`] — where lines come from: files followed across rotation,
+//!   one thread per source.
+//! * [`framing`] — bytes to complete lines, bounded memory, no per-line allocation.
+//! * [`envelope`] — the syslog-style prefix (`timestamp host program[pid]: `).
+//! * [`parse`] — MTA parsers (one file per MTA): a line to a [`parse::Record`]
+//!   (the reply it carries, the delivery outcome it reports).
+//! * [`classify`] — a reply to its class, category and cause (the cause rule
+//!   table is data: `config/causes.yaml`).
+//! * [`metrics`] — the metric contract and the per-source counter handles.
+//! * [`http`] — `/metrics`, the landing page, health and readiness.
+//!
+//! [`model`] holds the vocabulary all stages share (`ReplyCode`,
+//! `EnhancedStatus`, `Reply`, `DeliveryStatus`); [`pipeline`] wires one
+//! source's stages together; [`cli`] and [`config`] resolve the settings;
+//! [`shutdown`] is the one way every task stops.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod classify;
+pub mod cli;
+pub mod config;
+pub mod envelope;
+pub mod framing;
+pub mod http;
+pub mod logging;
+pub mod metrics;
+pub mod model;
+pub mod parse;
+pub mod pipeline;
+pub mod shutdown;
+pub mod source;

@@ -1,0 +1,201 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// One sample of the text exposition format: name, sorted labels, value.
+pub type Samples = BTreeMap<(String, BTreeMap<String, String>), f64>;
+
+/// Parses Prometheus text format 0.0.4 (what `/metrics` serves).
+pub fn parse_exposition(text: &str) -> Samples {
+    let mut out = Samples::new();
+    for line in text.lines() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("bad sample line: {line}"));
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("bad value in: {line}"));
+        let (name, labels) = match series.split_once('{') {
+            Some((name, rest)) => (name.to_string(), parse_labels(rest.strip_suffix('}').expect("closing brace"))),
+            None => (series.to_string(), BTreeMap::new()),
+        };
+        out.insert((name, labels), value);
+    }
+    out
+}
+
+fn parse_labels(text: &str) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let (key, after) = rest.split_once("=\"").expect("label =\"");
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let end = loop {
+            match chars.next() {
+                Some((_, '\\')) => match chars.next() {
+                    Some((_, 'n')) => value.push('\n'),
+                    Some((_, c)) => value.push(c),
+                    None => panic!("dangling escape"),
+                },
+                Some((i, '"')) => break i,
+                Some((_, c)) => value.push(c),
+                None => panic!("unterminated label value"),
+            }
+        };
+        labels.insert(key.to_string(), value);
+        rest = after[end + 1..].trim_start_matches(',');
+    }
+    labels
+}
+
+/// Sum of all samples of `name` whose labels include every `(key, value)` of `filter`.
+pub fn sum(samples: &Samples, name: &str, filter: &[(&str, &str)]) -> f64 {
+    samples
+        .iter()
+        .filter(|((n, labels), _)| {
+            n == name && filter.iter().all(|(k, v)| labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|(_, v)| *v)
+        .sum()
+}
+
+/// `../shared` beside the checkout (or `$MTA_SHARED_DIR`).
+pub fn shared_dir() -> PathBuf {
+    match std::env::var_os("MTA_SHARED_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("shared"),
+    }
+}
+
+/// A plain HTTP/1.1 GET: (status, headers, body). No client library needed.
+pub fn http_get(address: &str, path: &str) -> std::io::Result<(u16, String, String)> {
+    http_request(address, "GET", path, &[])
+}
+
+pub fn http_request(
+    address: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<(u16, String, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes())?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    Ok((status, head.to_string(), body.to_string()))
+}
+
+/// The exporter binary running as a child process; killed when dropped so a
+/// failing test never leaks it.
+pub struct Exporter {
+    child: std::process::Child,
+    pub address: String,
+    pub stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Exporter {
+    /// Starts `mta_exporter` on a free loopback port with `args` and waits
+    /// until it answers on `/-/healthy`.
+    pub fn start(args: &[&str]) -> Exporter {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mta_exporter"))
+            .args(["--web.listen-address", "127.0.0.1:0", "--log.level", "debug"])
+            .args(args)
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start mta_exporter");
+        let stderr = child.stderr.take().expect("stderr");
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("message=listening") {
+                    if let Some(addr) = line.split_whitespace().find_map(|f| f.strip_prefix("address=")) {
+                        let _ = tx.send(addr.trim_matches('"').to_string());
+                    }
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let address = match rx.recv_timeout(std::time::Duration::from_secs(20)) {
+            Ok(address) => address,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("exporter did not start; stderr:\n{}", lines.lock().unwrap().join("\n"));
+            }
+        };
+        Exporter { child, address, stderr: lines }
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String, String) {
+        http_get(&self.address, path).expect("HTTP request")
+    }
+
+    pub fn metrics(&self) -> Samples {
+        let (status, _, body) = self.get("/metrics");
+        assert_eq!(status, 200);
+        parse_exposition(&body)
+    }
+
+    /// Polls `/metrics` until `done` holds (or 20 s pass) and returns the samples.
+    pub fn metrics_when(&self, done: impl Fn(&Samples) -> bool) -> Samples {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let samples = self.metrics();
+            if done(&samples) || std::time::Instant::now() > deadline {
+                return samples;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = std::process::Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("exporter did not stop on SIGTERM");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `condition` every 20 ms for up to 20 s; panics if it never holds.
+pub fn wait_until(condition: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !condition() {
+        assert!(std::time::Instant::now() < deadline, "condition not met within 20 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
