@@ -186,6 +186,8 @@ pub struct Checkpoint {
     pub head: Vec<u8>,
     /// The bytes just before `offset` (up to 64).
     pub tail: Vec<u8>,
+    /// The file was already rotated away (being drained) when saved.
+    pub rotated: bool,
 }
 
 /// A rotation seen by a poll.
@@ -365,11 +367,26 @@ impl OpenFile {
                 return Ok((total, false));
             }
             self.tail.push(self.framer.last_read(n));
+            self.grow_head(n);
             self.offset += n as u64;
             total += n as u64;
             *budget = budget.saturating_sub(n as u64);
             self.framer.drain(&mut *on_line);
         }
+    }
+
+    /// The fingerprint grows with what is read from the file's start: a
+    /// file that was empty when opened must not stay without one, or a
+    /// truncation could not be told from an append.
+    fn grow_head(&mut self, n: usize) {
+        let known = self.head.len() as u64;
+        if self.fifo || known >= FINGERPRINT_BYTES as u64 || self.offset > known || known >= self.offset + n as u64 {
+            return;
+        }
+        let data = self.framer.last_read(n);
+        let from = (known - self.offset) as usize;
+        let to = ((FINGERPRINT_BYTES as u64 - self.offset) as usize).min(n);
+        self.head.extend_from_slice(&data[from..to]);
     }
 
     fn lag(&self) -> u64 {
@@ -380,7 +397,7 @@ impl OpenFile {
         }
     }
 
-    fn checkpoint(&self) -> Option<Checkpoint> {
+    fn checkpoint(&self, rotated: bool) -> Option<Checkpoint> {
         if self.fifo {
             return None;
         }
@@ -394,6 +411,7 @@ impl OpenFile {
             offset,
             head: self.head.clone(),
             tail,
+            rotated,
         })
     }
 
@@ -494,8 +512,8 @@ impl FileTailer {
     /// Every open file (followed or draining) with the offset after its last
     /// complete line. FIFOs have no offsets and are left out.
     pub fn checkpoints(&self) -> Vec<Checkpoint> {
-        let followed = self.slots.values().filter_map(|s| s.file.as_ref());
-        followed.chain(self.draining.iter().map(|d| &d.file)).filter_map(OpenFile::checkpoint).collect()
+        let followed = self.slots.values().filter_map(|s| s.file.as_ref()).filter_map(|f| f.checkpoint(false));
+        followed.chain(self.draining.iter().filter_map(|d| d.file.checkpoint(true))).collect()
     }
 
     /// Directories to watch: where the paths are, where their symlinks
@@ -711,10 +729,14 @@ impl FileTailer {
                 file.seek_to(cp.offset)?;
                 return Ok(Some(file));
             }
-            // Same inode at the same path, other content: truncated (or the
-            // inode recycled) while we were stopped.
-            if let Some(i) =
-                self.checkpoints.iter().position(|cp| cp.path == path && FileId { dev: cp.dev, ino: cp.ino } == file.id)
+            // The file that was followed at this path, same inode, other
+            // content: truncated (or the inode recycled) while we were
+            // stopped. (A rotated file's inode recycled for the new file at
+            // its old path is no news: that file is simply gone.)
+            if let Some(i) = self
+                .checkpoints
+                .iter()
+                .position(|cp| !cp.rotated && cp.path == path && FileId { dev: cp.dev, ino: cp.ino } == file.id)
             {
                 let cp = self.checkpoints.swap_remove(i);
                 let dir = parent_dir(&file.resolved);
@@ -737,8 +759,10 @@ impl FileTailer {
     }
 
     /// At the first poll: checkpointed files that no path names any more
-    /// were rotated while we were stopped. Finds each (same inode and first
-    /// bytes) in its directory and drains it from its offset.
+    /// were rotated while we were stopped (or were still being drained when
+    /// we stopped). Finds each (same inode and first bytes) in its directory
+    /// and drains it from its offset. Only a file that was followed counts
+    /// as a rotation now; a drained one was counted before the stop.
     fn restore_rotated_away(&mut self, now: Instant, report: &mut PollReport) {
         for cp in std::mem::take(&mut self.checkpoints) {
             match find_by_identity(&cp, self.options.max_line_bytes) {
@@ -747,11 +771,23 @@ impl FileTailer {
                         report.errors.push((found_at, err));
                         continue;
                     }
-                    report.rotations.push(Rotation { path: cp.path.clone(), kind: RotationKind::Rename, recovered: 0 });
+                    if !cp.rotated {
+                        report.rotations.push(Rotation {
+                            path: cp.path.clone(),
+                            kind: RotationKind::Rename,
+                            recovered: 0,
+                        });
+                    }
                     self.retire(file, now);
                 }
                 Ok(_) => {
-                    report.rotations.push(Rotation { path: cp.path.clone(), kind: RotationKind::Delete, recovered: 0 });
+                    if !cp.rotated {
+                        report.rotations.push(Rotation {
+                            path: cp.path.clone(),
+                            kind: RotationKind::Delete,
+                            recovered: 0,
+                        });
+                    }
                     report.lost.push(cp);
                 }
                 Err(err) => report.errors.push((cp.path.clone(), err)),
@@ -813,6 +849,7 @@ fn recover_from_copy(file: &mut OpenFile, on_line: &mut dyn FnMut(FramedLine<'_>
         offset: file.offset,
         head: file.head.clone(),
         tail: file.tail.as_slice().to_vec(),
+        rotated: false,
     };
     recover_checkpoint_from_copy(&parent_dir(&file.resolved), &cp, Some(file.id), &mut file.framer, on_line)
 }

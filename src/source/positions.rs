@@ -45,6 +45,9 @@ struct Entry {
     head: String,
     /// Hex of the bytes just before `offset`.
     tail: String,
+    /// Already rotated away, still being read, when saved.
+    #[serde(default)]
+    rotated: bool,
 }
 
 const VERSION: u32 = 1;
@@ -129,6 +132,7 @@ fn parse(text: &str) -> Result<BTreeMap<String, Vec<Checkpoint>>, String> {
                         offset: e.offset,
                         head: from_hex(&e.head).ok_or("head is not hex")?,
                         tail: from_hex(&e.tail).ok_or("tail is not hex")?,
+                        rotated: e.rotated,
                     })
                 })
                 .collect::<Result<Vec<_>, &str>>()?;
@@ -152,6 +156,7 @@ fn render(table: &BTreeMap<String, Vec<Checkpoint>>) -> io::Result<String> {
                         offset: cp.offset,
                         head: to_hex(&cp.head),
                         tail: to_hex(&cp.tail),
+                        rotated: cp.rotated,
                     })
                     .collect();
                 (name.clone(), entries)
@@ -185,6 +190,7 @@ mod tests {
             offset,
             head: b"Nov 28 17:35:01 mx1 postfix".to_vec(),
             tail: vec![0, 10, 255],
+            rotated: offset % 2 == 1,
         }
     }
 
@@ -194,11 +200,11 @@ mod tests {
         let path = dir.path().join("positions.yaml");
         let positions = Positions::load(&path).expect("missing is empty");
         assert_eq!(positions.for_source("mail"), None);
-        positions.update("mail", vec![checkpoint(1234)]);
+        positions.update("mail", vec![checkpoint(1234), checkpoint(99)]);
         positions.update("empty", vec![]);
         positions.save().expect("save");
         let again = Positions::load(&path).expect("load");
-        assert_eq!(again.for_source("mail"), Some(vec![checkpoint(1234)]));
+        assert_eq!(again.for_source("mail"), Some(vec![checkpoint(1234), checkpoint(99)]));
         assert_eq!(again.for_source("empty"), Some(vec![]));
         again.retain(&["mail"]);
         assert_eq!(again.for_source("empty"), None);
