@@ -299,11 +299,13 @@ impl SyslogListener {
             cap: self.options.queue_bytes.max(1),
         };
         let parser = {
-            let queue = queue.clone();
+            // Not the whole queue: the parser must not hold a sender, or the
+            // channel would never close and the parser never end.
+            let (queued, space) = (Arc::clone(&queue.queued), Arc::clone(&queue.space));
             let health = health.clone();
             std::thread::Builder::new()
                 .name(format!("syslog parser {name}"))
-                .spawn(move || parse_messages(rx, &queue, pipeline, &health))
+                .spawn(move || parse_messages(rx, &queued, &space, pipeline, &health))
         };
         let parser = match parser {
             Ok(thread) => thread,
@@ -460,7 +462,8 @@ async fn serve_connection(
 /// The parser thread: every queued message through the pipeline.
 fn parse_messages(
     rx: mpsc::Receiver<Message>,
-    queue: &Queue,
+    queued: &AtomicUsize,
+    space: &Notify,
     mut pipeline: Pipeline,
     health: &crate::metrics::SourceHandles,
 ) {
@@ -471,8 +474,8 @@ fn parse_messages(
         while let Some(message) = next {
             bytes += message.bytes.len() as u64;
             handle_message(&mut pipeline, &message.bytes, message.truncated);
-            queue.queued.fetch_sub(cost(&message), Ordering::AcqRel);
-            queue.space.notify_waiters();
+            queued.fetch_sub(cost(&message), Ordering::AcqRel);
+            space.notify_waiters();
             next = rx.try_recv().ok();
         }
         pipeline.add_bytes(bytes);
