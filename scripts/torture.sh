@@ -10,5 +10,5 @@ export TORTURE_LINES="${1:-1000000}"
 export TORTURE_ROTATIONS="${2:-50}"
 export TORTURE_SEED="${3:-1}"
 start=$(date +%s)
-cargo test --release --locked --test torture -- --nocapture --test-threads 1 2>&1 | grep -E '^torture|test result|panicked|never read|read twice'
+cargo test --release --locked --test torture -- --nocapture --test-threads 1 2>&1 | grep -oE 'torture (continuous|restart):.*|test result.*|panicked.*|never read.*|read twice.*'
 echo "elapsed: $(( $(date +%s) - start )) s (N=$TORTURE_LINES M=$TORTURE_ROTATIONS seed=$TORTURE_SEED)"
