@@ -45,7 +45,7 @@ fn syslog_over_udp_and_tcp() {
     let oversized = format!("<22>Nov 28 17:35:03 mx1 postfix/smtpd[12]: connect from x{}", "y".repeat(2_000));
     udp.send_to(oversized.as_bytes(), &address).unwrap();
     // Last, so that its own time is the one published for the batch.
-    udp.send_to(format!("<22>1 2026-11-28T17:35:02.000Z mx1 postfix/smtp 11 - - 4A1B2C3D4F: to=<b@gmail.com>, relay=x[1.2.3.4]:25, delay=1, delays=0/0/0/1, dsn=5.1.1, status=bounced (host x[1.2.3.4] said: 550 5.1.1 no such user (in reply to RCPT TO command))").as_bytes(), &address).unwrap();
+    udp.send_to("<22>1 2026-11-28T17:35:02.000Z mx1 postfix/smtp 11 - - 4A1B2C3D4F: to=<b@gmail.com>, relay=x[1.2.3.4]:25, delay=1, delays=0/0/0/1, dsn=5.1.1, status=bounced (host x[1.2.3.4] said: 550 5.1.1 no such user (in reply to RCPT TO command))".as_bytes(), &address).unwrap();
     let samples = exporter.metrics_when(|s| lines(s, "syslog") >= 4.0);
     assert_eq!(lines(&samples, "syslog"), 4.0);
     assert_eq!(sum(&samples, "mta_deliveries_total", &[("status", "sent")]), 1.0);
