@@ -449,3 +449,26 @@ fn a_rotated_file_gone_while_stopped_is_reported_lost() {
     // content is gone, and the new file is read whole.
     assert_eq!(report.rotations.len(), 1);
 }
+
+#[test]
+fn an_older_file_with_the_same_content_is_not_a_copy() {
+    // Identical lines everywhere: only the copy's age tells it apart.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    append(&log, "");
+    let mut h = Harness::new(&log, StartAt::End);
+    h.poll_at(0);
+    append(&log, &"same line\n".repeat(100));
+    assert_eq!(h.poll_at(0).0.len(), 100);
+    fs::rename(&log, dir.path().join("mail.log.1")).unwrap();
+    append(&dir.path().join("mail.log.1"), &"other\n".repeat(10));
+    append(&log, &"same line\n".repeat(50));
+    let (lines, _) = h.poll_at(1);
+    assert_eq!(lines.len(), 60);
+    h.poll_at(2);
+    File::create(&log).unwrap();
+    append(&log, "after\n");
+    let (lines, report) = h.poll_at(3);
+    assert_eq!(lines, ["after"]);
+    assert_eq!(kinds(&report), [RotationKind::Truncate]);
+}

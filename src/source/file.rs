@@ -28,7 +28,8 @@
 //!   of the old content lies next to it (`copytruncate`: same first bytes,
 //!   same bytes before our offset), the part we had not read yet is read from
 //!   the copy; then the held partial line is handed out and reading restarts
-//!   at offset 0.
+//!   at offset 0. A file this tailer read itself (a rotated one) is never
+//!   taken for a copy, however alike their bytes.
 //! - A path that does not exist is waited for, never an error.
 //! - A named pipe (FIFO) is read like a file, without offsets: it is opened
 //!   without blocking and read until it has no data.
@@ -287,6 +288,10 @@ struct OpenFile {
     framer: LineFramer,
     /// Size at the last check, for the lag.
     size: u64,
+    /// Modification time (seconds, nanoseconds) at the last check that found
+    /// the file intact: a `copytruncate` copy of data we have not read yet
+    /// was made after it.
+    intact_mtime: Option<(i64, i64)>,
 }
 
 impl OpenFile {
@@ -314,6 +319,7 @@ impl OpenFile {
             resolved: fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
             framer: LineFramer::new(max_line),
             size: meta.len(),
+            intact_mtime: None,
         };
         if !fifo {
             open.head = read_head(&open.file, meta.len())?;
@@ -337,7 +343,8 @@ impl OpenFile {
         if self.fifo {
             return Ok(false);
         }
-        let len = self.file.metadata()?.len();
+        let meta = self.file.metadata()?;
+        let len = meta.len();
         self.size = len;
         if len < self.offset || len < self.head.len() as u64 {
             return Ok(true);
@@ -347,6 +354,7 @@ impl OpenFile {
             return Ok(true);
         }
         self.head = head;
+        self.intact_mtime = Some((meta.mtime(), meta.mtime_nsec()));
         Ok(false)
     }
 
@@ -462,6 +470,8 @@ pub struct FileTailer {
     draining: Vec<Draining>,
     /// Bumped whenever the set of open files changes (for the watcher).
     generation: u64,
+    /// The last files let go (bounded): never taken for a copy.
+    let_go: std::collections::VecDeque<FileId>,
 }
 
 enum PathState {
@@ -488,6 +498,7 @@ impl FileTailer {
             slots,
             draining: Vec::new(),
             generation: 0,
+            let_go: std::collections::VecDeque::new(),
         }
     }
 
@@ -639,6 +650,10 @@ impl FileTailer {
                 Err(err) => report.errors.push((d.file.path.clone(), err)),
             }
             d.file.framer.flush(&mut *on_line);
+            if self.let_go.len() >= 64 {
+                self.let_go.pop_front();
+            }
+            self.let_go.push_back(d.file.id);
             self.generation += 1;
         }
         self.draining = kept;
@@ -662,9 +677,12 @@ impl FileTailer {
                 }
                 self.generation += 1;
             }
+            // Files we read ourselves are never a copy of another one.
+            let known: Vec<FileId> =
+                self.draining.iter().map(|d| d.file.id).chain(self.let_go.iter().copied()).collect();
             let Some(file) = self.slots.get_mut(path).and_then(|s| s.file.as_mut()) else { return Ok(()) };
             if file.truncated()? {
-                let recovered = recover_from_copy(file, on_line)?;
+                let recovered = recover_from_copy(file, &known, on_line)?;
                 let kind = if recovered.is_some() { RotationKind::Copytruncate } else { RotationKind::Truncate };
                 report.bytes += recovered.unwrap_or(0);
                 report.rotations.push(Rotation { path: path.to_path_buf(), kind, recovered: recovered.unwrap_or(0) });
@@ -741,7 +759,7 @@ impl FileTailer {
                 let cp = self.checkpoints.swap_remove(i);
                 let dir = parent_dir(&file.resolved);
                 let mut scratch = LineFramer::new(self.options.max_line_bytes);
-                let recovered = recover_checkpoint_from_copy(&dir, &cp, Some(file.id), &mut scratch, on_line)?;
+                let recovered = recover_checkpoint_from_copy(&dir, &cp, &[file.id], None, &mut scratch, on_line)?;
                 let kind = if recovered.is_some() { RotationKind::Copytruncate } else { RotationKind::Truncate };
                 report.bytes += recovered.unwrap_or(0);
                 report.rotations.push(Rotation { path: path.to_path_buf(), kind, recovered: recovered.unwrap_or(0) });
@@ -841,7 +859,11 @@ fn read_before(file: &File, offset: u64) -> io::Result<Vec<u8>> {
 /// `copytruncate` left a copy of the old content next to the file: reads
 /// what we had not read yet from it, into the file's own framer (which may
 /// hold the start of a line). Returns the bytes read, or None if no copy.
-fn recover_from_copy(file: &mut OpenFile, on_line: &mut dyn FnMut(FramedLine<'_>)) -> io::Result<Option<u64>> {
+fn recover_from_copy(
+    file: &mut OpenFile,
+    known: &[FileId],
+    on_line: &mut dyn FnMut(FramedLine<'_>),
+) -> io::Result<Option<u64>> {
     let cp = Checkpoint {
         path: file.path.clone(),
         dev: file.id.dev,
@@ -851,13 +873,17 @@ fn recover_from_copy(file: &mut OpenFile, on_line: &mut dyn FnMut(FramedLine<'_>
         tail: file.tail.as_slice().to_vec(),
         rotated: false,
     };
-    recover_checkpoint_from_copy(&parent_dir(&file.resolved), &cp, Some(file.id), &mut file.framer, on_line)
+    let newer_than = file.intact_mtime;
+    let mut exclude = known.to_vec();
+    exclude.push(file.id);
+    recover_checkpoint_from_copy(&parent_dir(&file.resolved), &cp, &exclude, newer_than, &mut file.framer, on_line)
 }
 
 fn recover_checkpoint_from_copy(
     dir: &Path,
     cp: &Checkpoint,
-    exclude: Option<FileId>,
+    exclude: &[FileId],
+    newer_than: Option<(i64, i64)>,
     framer: &mut LineFramer,
     on_line: &mut dyn FnMut(FramedLine<'_>),
 ) -> io::Result<Option<u64>> {
@@ -870,7 +896,13 @@ fn recover_checkpoint_from_copy(
     };
     for entry in entries.flatten() {
         let Ok(meta) = entry.metadata() else { continue };
-        if !meta.is_file() || Some(FileId::of(&meta)) == exclude || meta.len() < cp.offset {
+        if !meta.is_file() || exclude.contains(&FileId::of(&meta)) || meta.len() < cp.offset {
+            continue;
+        }
+        // Data we had not read yet was written after our last intact look at
+        // the file, so its copy was made after that too. An older file with
+        // the same content (a rotated file full of identical lines) is not it.
+        if newer_than.is_some_and(|t| (meta.ctime(), meta.ctime_nsec()) < t) {
             continue;
         }
         let Ok(mut copy) = File::open(entry.path()) else { continue };
