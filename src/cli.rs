@@ -6,9 +6,10 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 
-use crate::config::Config;
-use crate::source::file::StartAt;
-use crate::source::{FollowOptions, SourceSpec};
+use crate::config::{Config, SourceConfig};
+use crate::source::file::{StartAt, Target};
+use crate::source::syslog::SyslogOptions;
+use crate::source::{FollowOptions, SourceKind, SourceSpec};
 
 /// The default port, registered for mta_exporter on the Prometheus wiki's
 /// default port allocations page.
@@ -37,14 +38,25 @@ pub struct Cli {
     #[arg(long = "config.file", value_name = "FILE")]
     pub config_file: Option<PathBuf>,
 
-    /// Mail log file to follow (repeatable). Default: /var/log/mail.log when
-    /// the config file names no source either.
+    /// Mail log to follow (repeatable): a file, a glob such as
+    /// '/var/log/containers/*postfix*.log', a named pipe, or - for standard
+    /// input. Default: /var/log/mail.log when no other source is configured.
     #[arg(long = "log.path", value_name = "FILE")]
     pub log_paths: Vec<PathBuf>,
 
     /// Read log files from their beginning instead of their end, then follow them.
     #[arg(long = "log.from-beginning")]
     pub from_beginning: bool,
+
+    /// Keep each file's read position here, so that a restart continues
+    /// where it stopped (saved atomically, periodically and at shutdown).
+    #[arg(long = "log.positions-file", value_name = "FILE")]
+    pub positions_file: Option<PathBuf>,
+
+    /// Receive syslog messages (UDP and TCP) on this address, e.g. :514 or
+    /// 127.0.0.1:5140.
+    #[arg(long = "syslog.listen-address", value_name = "ADDR")]
+    pub syslog_listen: Option<String>,
 
     /// Only log messages with the given severity or above.
     #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info)]
@@ -100,35 +112,35 @@ impl Cli {
             listen.extend(parse_listen_address(address)?);
         }
         let sources = self.sources(&config)?;
-        let follow =
-            FollowOptions { poll_interval: config.follow.poll_interval, max_line_bytes: config.limits.max_line_bytes };
+        let follow = FollowOptions {
+            poll_interval: config.follow.poll_interval,
+            max_line_bytes: config.limits.max_line_bytes,
+            rotate_wait: config.follow.rotate_wait,
+            watch: config.follow.watch,
+            positions_file: self.positions_file.clone().or_else(|| config.follow.positions_file.clone()),
+            positions_interval: config.follow.positions_interval,
+        };
         Ok(Settings { listen, telemetry_path: self.telemetry_path.clone(), sources, follow, config })
     }
 
     fn sources(&self, config: &Config) -> Result<Vec<SourceSpec>, String> {
-        let start = |from_beginning: Option<bool>| {
-            if from_beginning.unwrap_or(self.from_beginning) {
-                StartAt::Beginning
-            } else {
-                StartAt::End
-            }
-        };
-        let mut specs: Vec<SourceSpec> = config
-            .sources
-            .iter()
-            .map(|s| SourceSpec {
-                name: s.name.clone().unwrap_or_else(|| s.path.display().to_string()),
-                path: s.path.clone(),
-                start: start(s.from_beginning),
-            })
-            .collect();
-        specs.extend(self.log_paths.iter().map(|path| SourceSpec {
-            name: path.display().to_string(),
-            path: path.clone(),
-            start: start(None),
-        }));
+        let mut specs = Vec::new();
+        for source in &config.sources {
+            specs.push(self.source_spec(source, config)?);
+        }
+        for path in &self.log_paths {
+            let source = SourceConfig { path: Some(path.clone()), ..SourceConfig::default() };
+            specs.push(self.source_spec(&source, config)?);
+        }
+        if let Some(address) = &self.syslog_listen {
+            let listen = first_address(address, "--syslog.listen-address")?;
+            let mut options = SyslogOptions::new(listen);
+            options.max_message_bytes = config.limits.max_line_bytes;
+            specs.push(SourceSpec { name: "syslog".into(), kind: SourceKind::Syslog(options) });
+        }
         if specs.is_empty() {
-            specs.push(SourceSpec { name: DEFAULT_LOG_PATH.into(), path: DEFAULT_LOG_PATH.into(), start: start(None) });
+            let source = SourceConfig { path: Some(DEFAULT_LOG_PATH.into()), ..SourceConfig::default() };
+            specs.push(self.source_spec(&source, config)?);
         }
         for (i, spec) in specs.iter().enumerate() {
             if specs[..i].iter().any(|other| other.name == spec.name) {
@@ -137,16 +149,62 @@ impl Cli {
                     spec.name
                 ));
             }
-            check_readable(&spec.path)?;
+        }
+        if specs.iter().filter(|s| s.kind == SourceKind::Stdin).count() > 1 {
+            return Err("standard input (-) can be read by one source only".into());
         }
         Ok(specs)
     }
+
+    fn source_spec(&self, source: &SourceConfig, config: &Config) -> Result<SourceSpec, String> {
+        let start =
+            if source.from_beginning.unwrap_or(self.from_beginning) { StartAt::Beginning } else { StartAt::End };
+        let (default_name, kind) = if let Some(path) = &source.path {
+            if path.as_os_str() == "-" {
+                ("stdin".to_string(), SourceKind::Stdin)
+            } else {
+                if let Target::Path(path) = Target::new(path)? {
+                    check_readable(&path)?;
+                }
+                (path.display().to_string(), SourceKind::File { path: path.clone(), start })
+            }
+        } else if let Some(argv) = &source.command {
+            let program = argv.first().map(String::as_str).unwrap_or_default();
+            let name = std::path::Path::new(program).file_name().map(|n| n.to_string_lossy().into_owned());
+            (name.unwrap_or_else(|| program.to_string()), SourceKind::Command { argv: argv.clone() })
+        } else if let Some(syslog) = &source.syslog {
+            let listen = first_address(&syslog.listen_address, "syslog.listen_address")?;
+            let mut options = SyslogOptions::new(listen);
+            options.udp = syslog.udp;
+            options.tcp = syslog.tcp;
+            options.max_message_bytes = syslog.max_message_bytes.unwrap_or(config.limits.max_line_bytes);
+            if let Some(max) = syslog.max_connections {
+                options.max_connections = max;
+            }
+            if let Some(bytes) = syslog.queue_bytes {
+                options.queue_bytes = bytes;
+            }
+            ("syslog".to_string(), SourceKind::Syslog(options))
+        } else {
+            return Err("a source must have one of path, command or syslog".into());
+        };
+        Ok(SourceSpec { name: source.name.clone().unwrap_or(default_name), kind })
+    }
+}
+
+fn first_address(text: &str, what: &str) -> Result<std::net::SocketAddr, String> {
+    let addresses = parse_listen_address(text).map_err(|e| e.replace("--web.listen-address", what))?;
+    addresses.into_iter().next().ok_or_else(|| format!("{what} {text:?} names no address"))
 }
 
 /// A path that exists must be a readable file now; one that does not exist
 /// yet is waited for (it may be created by the MTA later).
 fn check_readable(path: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::FileTypeExt;
     match std::fs::metadata(path) {
+        // Opening a FIFO here would wait for a writer; the source opens it
+        // without blocking.
+        Ok(meta) if meta.file_type().is_fifo() => Ok(()),
         Ok(meta) if meta.is_dir() => {
             Err(format!("log path {} is a directory; pass the log file inside it (for example {}/mail.log)", path.display(), path.display()))
         }
@@ -208,7 +266,7 @@ mod tests {
         std::fs::write(&log, "").unwrap();
         let settings = cli(&["--log.path", log.to_str().unwrap(), "--log.from-beginning"]).settings().unwrap();
         assert_eq!(settings.sources.len(), 1);
-        assert_eq!(settings.sources[0].start, StartAt::Beginning);
+        assert_eq!(settings.sources[0].kind, SourceKind::File { path: log.clone(), start: StartAt::Beginning });
         assert_eq!(settings.telemetry_path, "/metrics");
         assert_eq!(settings.listen, vec!["[::]:10040".parse().unwrap()]);
     }
@@ -222,5 +280,37 @@ mod tests {
         assert!(err.contains("cannot read config file"), "{err}");
         let err = cli(&["--web.telemetry-path", "metrics"]).settings().unwrap_err();
         assert!(err.contains("must start with /"), "{err}");
+        let err = cli(&["--syslog.listen-address", "514"]).settings().unwrap_err();
+        assert!(err.contains("--syslog.listen-address") && err.contains("HOST:PORT"), "{err}");
+        let err = cli(&["--log.path", "-", "--log.path", "-"]).settings().unwrap_err();
+        assert!(err.contains("two sources are named \"stdin\""), "{err}");
+    }
+
+    #[test]
+    fn stdin_syslog_globs_and_positions() {
+        let settings = cli(&[
+            "--log.path",
+            "-",
+            "--log.path",
+            "/var/log/containers/*postfix*.log",
+            "--syslog.listen-address",
+            "127.0.0.1:5140",
+            "--log.positions-file",
+            "/tmp/p.yaml",
+        ])
+        .settings()
+        .unwrap();
+        let kinds: Vec<&str> = settings.sources.iter().map(|s| s.kind_label()).collect();
+        assert_eq!(kinds, ["stdin", "file", "syslog"]);
+        assert_eq!(settings.sources[0].name, "stdin");
+        assert_eq!(settings.sources[1].name, "/var/log/containers/*postfix*.log");
+        match &settings.sources[2].kind {
+            SourceKind::Syslog(options) => {
+                assert_eq!(options.listen, "127.0.0.1:5140".parse().unwrap());
+                assert!(options.udp && options.tcp);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(settings.follow.positions_file, Some(PathBuf::from("/tmp/p.yaml")));
     }
 }

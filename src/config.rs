@@ -12,6 +12,8 @@ use serde::{Deserialize, Deserializer};
 use crate::classify::causes::{CauseRules, RuleError, RuleSpec};
 use crate::framing::DEFAULT_MAX_LINE;
 use crate::metrics::DEFAULT_MAX_SERIES;
+use crate::source::watch::WatchMode;
+use crate::source::FollowOptions;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,16 +29,51 @@ pub struct Config {
     pub causes: Causes,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// One source: exactly one of `path`, `command` or `syslog`.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
-    pub path: PathBuf,
-    /// The `source` label; defaults to the path.
+    /// A file, a glob (`/var/log/containers/*postfix*.log`), a named pipe,
+    /// or `-` for standard input.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// A program and its arguments whose standard output is the log
+    /// (`[journalctl, -o, json, --follow]`); restarted when it exits.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    /// A syslog listener (UDP and TCP).
+    #[serde(default)]
+    pub syslog: Option<SyslogConfig>,
+    /// The `source` label; defaults to the path, the program, or `syslog`.
     #[serde(default)]
     pub name: Option<String>,
     /// Read the file from its beginning instead of its end at start.
     #[serde(default)]
     pub from_beginning: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyslogConfig {
+    /// `HOST:PORT`; `:514` is every interface.
+    pub listen_address: String,
+    #[serde(default = "yes")]
+    pub udp: bool,
+    #[serde(default = "yes")]
+    pub tcp: bool,
+    /// TCP connections served at once; more are closed and counted.
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+    /// Longer messages are cut (and still parsed). Default: `limits.max_line_bytes`.
+    #[serde(default)]
+    pub max_message_bytes: Option<usize>,
+    /// Bytes of messages waiting to be parsed, at most.
+    #[serde(default)]
+    pub queue_bytes: Option<usize>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -57,14 +94,31 @@ impl Default for Limits {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Follow {
-    /// How often a followed file is checked when no file event arrives.
+    /// How often a followed file is checked when no file event arrives (and
+    /// how often globs are expanded again).
     #[serde(deserialize_with = "duration")]
     pub poll_interval: Duration,
+    /// `auto` (inotify, polling on network filesystems), `inotify` or `poll`.
+    pub watch: WatchMode,
+    /// How long a rotated file is still read after it stopped growing.
+    #[serde(deserialize_with = "duration")]
+    pub rotate_wait: Duration,
+    /// Where to keep each file's read position across restarts.
+    pub positions_file: Option<PathBuf>,
+    #[serde(deserialize_with = "duration")]
+    pub positions_interval: Duration,
 }
 
 impl Default for Follow {
     fn default() -> Self {
-        Follow { poll_interval: Duration::from_secs(1) }
+        let defaults = FollowOptions::default();
+        Follow {
+            poll_interval: defaults.poll_interval,
+            watch: defaults.watch,
+            rotate_wait: defaults.rotate_wait,
+            positions_file: None,
+            positions_interval: defaults.positions_interval,
+        }
     }
 }
 
@@ -123,6 +177,29 @@ impl Config {
         if config.follow.poll_interval < Duration::from_millis(10) {
             return Err("follow.poll_interval must be at least 10ms".into());
         }
+        if config.follow.positions_interval < Duration::from_millis(100) {
+            return Err("follow.positions_interval must be at least 100ms".into());
+        }
+        for (i, source) in config.sources.iter().enumerate() {
+            let kinds = [source.path.is_some(), source.command.is_some(), source.syslog.is_some()];
+            if kinds.iter().filter(|k| **k).count() != 1 {
+                return Err(format!("sources[{i}] must have exactly one of path, command or syslog"));
+            }
+            if source.command.as_ref().is_some_and(|c| c.is_empty() || c[0].is_empty()) {
+                return Err(format!("sources[{i}].command must name a program (a list: [program, arg, …])"));
+            }
+            if let Some(syslog) = &source.syslog {
+                if !syslog.udp && !syslog.tcp {
+                    return Err(format!("sources[{i}].syslog must have udp or tcp (or both)"));
+                }
+                if syslog.max_message_bytes.is_some_and(|m| m < 256) {
+                    return Err(format!("sources[{i}].syslog.max_message_bytes must be at least 256"));
+                }
+                if syslog.max_connections == Some(0) {
+                    return Err(format!("sources[{i}].syslog.max_connections must be at least 1"));
+                }
+            }
+        }
         Ok(config)
     }
 
@@ -149,6 +226,33 @@ mod tests {
         assert_eq!(config.limits.max_series_per_family, DEFAULT_MAX_SERIES);
         assert_eq!(config.limits.max_line_bytes, DEFAULT_MAX_LINE);
         assert_eq!(config.follow.poll_interval, Duration::from_secs(1));
+        assert_eq!(config.follow.watch, WatchMode::Auto);
+        assert_eq!(config.follow.rotate_wait, Duration::from_secs(5));
+        assert_eq!(config.follow.positions_file, None);
+    }
+
+    #[test]
+    fn every_kind_of_source() {
+        let config = Config::parse(
+            "sources:\n  - path: /var/log/containers/*postfix*.log\n  - path: '-'\n  - command: [journalctl, -o, json, --follow]\n    name: journal\n  - syslog:\n      listen_address: ':514'\n      tcp: false\n      max_message_bytes: 8192\nfollow:\n  watch: poll\n  rotate_wait: 10s\n  positions_file: /var/lib/mta_exporter/positions.yaml\n  positions_interval: 5s\n",
+        )
+        .expect("valid");
+        assert_eq!(config.sources.len(), 4);
+        assert_eq!(
+            config.sources[2].command.as_deref(),
+            Some(&["journalctl".to_string(), "-o".into(), "json".into(), "--follow".into()][..])
+        );
+        let syslog = config.sources[3].syslog.as_ref().expect("syslog");
+        assert!(syslog.udp && !syslog.tcp);
+        assert_eq!(syslog.max_message_bytes, Some(8192));
+        assert_eq!(config.follow.watch, WatchMode::Poll);
+        assert_eq!(config.follow.positions_interval, Duration::from_secs(5));
+        let err = Config::parse("sources:\n  - path: /a\n    command: [b]\n").unwrap_err();
+        assert!(err.contains("exactly one of"), "{err}");
+        let err = Config::parse("sources:\n  - command: []\n").unwrap_err();
+        assert!(err.contains("must name a program"), "{err}");
+        let err = Config::parse("follow:\n  watch: fanotify\n").unwrap_err();
+        assert!(err.contains("fanotify"), "{err}");
     }
 
     #[test]

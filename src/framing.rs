@@ -7,6 +7,9 @@
 //! line at the end stays until its newline arrives. A line longer than the
 //! limit is cut: its first `max_line` bytes are handed out marked as
 //! truncated (and still parsed), the rest is skipped up to its newline.
+//!
+//! The buffer grows on demand up to `max_line + READ_CHUNK`, so a quiet file
+//! (one of many matched by a glob) costs one read chunk, not the maximum.
 
 use std::io::{self, Read};
 
@@ -26,8 +29,8 @@ pub struct FramedLine<'a> {
 
 #[derive(Debug)]
 pub struct LineFramer {
-    /// Capacity `max_line + READ_CHUNK`, allocated once.
-    buf: Box<[u8]>,
+    /// Grows on demand, never beyond `max_line + READ_CHUNK`.
+    buf: Vec<u8>,
     /// Start of the bytes not yet handed out; always `<= end`. The bytes in
     /// `start..end` hold no `\n` once [`LineFramer::drain`] has returned, so
     /// they are exactly the current partial line.
@@ -42,18 +45,22 @@ pub struct LineFramer {
 impl LineFramer {
     pub fn new(max_line: usize) -> Self {
         let max_line = max_line.max(1);
-        LineFramer {
-            buf: vec![0; max_line + READ_CHUNK].into_boxed_slice(),
-            start: 0,
-            end: 0,
-            max_line,
-            discarding: false,
-        }
+        LineFramer { buf: Vec::new(), start: 0, end: 0, max_line, discarding: false }
     }
 
     /// Bytes of a partial line being held.
     pub fn pending(&self) -> usize {
         self.end - self.start
+    }
+
+    /// Skipping the rest of an over-long line (its head was handed out).
+    pub fn is_discarding(&self) -> bool {
+        self.discarding
+    }
+
+    /// The last `n` bytes that the most recent [`LineFramer::fill`] read.
+    pub fn last_read(&self, n: usize) -> &[u8] {
+        &self.buf[self.end - n.min(self.end)..self.end]
     }
 
     /// Reads once from `reader` into the buffer. Returns the bytes read
@@ -64,7 +71,11 @@ impl LineFramer {
             self.end -= self.start;
             self.start = 0;
         }
-        let room = (self.buf.len() - self.end).min(READ_CHUNK);
+        let cap = self.max_line + READ_CHUNK;
+        let room = (cap - self.end).min(READ_CHUNK);
+        if self.buf.len() < self.end + room {
+            self.buf.resize(self.end + room, 0);
+        }
         let n = loop {
             match reader.read(&mut self.buf[self.end..self.end + room]) {
                 Ok(n) => break n,
@@ -189,5 +200,14 @@ mod tests {
         framer.push(&huge, |_| lines += 1);
         assert_eq!(lines, 1);
         assert!(framer.pending() < 16 + READ_CHUNK);
+        assert!(framer.buf.len() <= 16 + READ_CHUNK);
+    }
+
+    #[test]
+    fn a_quiet_framer_holds_one_chunk_at_most() {
+        let mut framer = LineFramer::new(DEFAULT_MAX_LINE);
+        assert_eq!(framer.buf.len(), 0);
+        framer.push(b"short line\n", |_| {});
+        assert!(framer.buf.len() <= READ_CHUNK);
     }
 }

@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
-use crate::source::{SourceStatus, Sources};
+use crate::source::StatusBoard;
 
 /// A slow client gets this long to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -35,7 +35,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub telemetry_path: String,
-    pub sources: Vec<Arc<SourceStatus>>,
+    /// Live view of the sources (follows a reload).
+    pub sources: StatusBoard,
 }
 
 /// Binds every address first, so a busy port is reported before anything runs.
@@ -109,7 +110,7 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Response
         match path {
             "/" => html(landing_page(&state)),
             "/-/healthy" => text(StatusCode::OK, "Healthy\n"),
-            "/-/ready" if Sources::ready(&state.sources) => text(StatusCode::OK, "Ready\n"),
+            "/-/ready" if state.sources.ready() => text(StatusCode::OK, "Ready\n"),
             "/-/ready" => text(StatusCode::SERVICE_UNAVAILABLE, "Not ready: a log source is not open yet\n"),
             _ => text(StatusCode::NOT_FOUND, "Not Found\n"),
         }
@@ -141,12 +142,13 @@ fn landing_page(state: &AppState) -> String {
     let path = escape(&state.telemetry_path);
     let rows: String = state
         .sources
+        .snapshot()
         .iter()
         .map(|s| {
             format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td></tr>\n",
                 escape(&s.spec.name),
-                escape(&s.spec.path.display().to_string()),
+                escape(&s.spec.location()),
                 s.state().label()
             )
         })
@@ -156,7 +158,7 @@ fn landing_page(state: &AppState) -> String {
          <h1>mta_exporter</h1>\n<p>Version {version}. SMTP reply codes from mail server logs, classified.</p>\n\
          <ul>\n<li><a href=\"{path}\">{path}</a> — metrics</li>\n<li><a href=\"/-/healthy\">/-/healthy</a> — liveness</li>\n\
          <li><a href=\"/-/ready\">/-/ready</a> — readiness (every source open or waiting for its file)</li>\n</ul>\n\
-         <h2>Sources</h2>\n<table>\n<tr><th>name</th><th>path</th><th>state</th></tr>\n{rows}</table>\n</body></html>\n",
+         <h2>Sources</h2>\n<table>\n<tr><th>name</th><th>location</th><th>state</th></tr>\n{rows}</table>\n</body></html>\n",
         version = env!("CARGO_PKG_VERSION"),
     )
 }

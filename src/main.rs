@@ -58,15 +58,12 @@ fn run(settings: Settings) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     // Bind before starting the sources, so a busy port fails fast and clean.
     let listeners = runtime.block_on(bind_all(&settings.listen))?;
-    let sources = source::spawn(&settings.sources, settings.follow, &metrics, &classifier, &shutdown)?;
     for spec in &settings.sources {
-        tracing::info!(source = %spec.name, path = %spec.path.display(), from_beginning = matches!(spec.start, source::file::StartAt::Beginning), "source configured");
+        tracing::info!(source = %spec.name, kind = spec.kind_label(), location = %spec.location(), "source configured");
     }
-    let state = Arc::new(AppState {
-        metrics,
-        telemetry_path: settings.telemetry_path.clone(),
-        sources: sources.statuses.clone(),
-    });
+    let sources = source::Sources::start(&settings.sources, settings.follow.clone(), &metrics, &classifier, &shutdown)?;
+    let state =
+        Arc::new(AppState { metrics, telemetry_path: settings.telemetry_path.clone(), sources: sources.board() });
     for listener in &listeners {
         if let Ok(address) = listener.local_addr() {
             tracing::info!(%address, path = %settings.telemetry_path, "listening");

@@ -36,7 +36,10 @@ fn counts_appended_lines_exactly() {
     assert_eq!(lines_read(&exporter.metrics()), 0.0);
 
     append(&log, &[SENT, BOUNCED, DEFERRED, REJECT, NOISE, DOVECOT, "garbage line\n"].concat());
-    let samples = exporter.metrics_when(|s| lines_read(s) >= 7.0);
+    // Bytes are added once per read batch, after its lines: wait for both.
+    let appended = [SENT, BOUNCED, DEFERRED, REJECT, NOISE, DOVECOT, "garbage line\n"].concat().len();
+    let samples =
+        exporter.metrics_when(|s| lines_read(s) >= 7.0 && sum(s, "mta_log_bytes_total", &[]) >= appended as f64);
     let replies = |labels: &[(&str, &str)]| sum(&samples, "mta_smtp_replies_total", labels);
     assert_eq!(lines_read(&samples), 7.0);
     assert_eq!(replies(&[]), 4.0);
@@ -94,7 +97,6 @@ fn counts_appended_lines_exactly() {
         (result("reply"), result("recognized"), result("ignored"), result("unrecognized")),
         (4.0, 1.0, 1.0, 1.0)
     );
-    let appended = [SENT, BOUNCED, DEFERRED, REJECT, NOISE, DOVECOT, "garbage line\n"].concat().len();
     assert_eq!(sum(&samples, "mta_log_bytes_total", &[]), appended as f64);
     assert!(exporter
         .stderr

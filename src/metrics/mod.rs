@@ -12,6 +12,9 @@
 //! `mta_metrics_overflow_total`.
 
 mod process;
+mod source;
+
+pub use source::{DropReason, SourceHandles, SyslogHandles};
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -236,6 +239,7 @@ pub struct Metrics {
     lines: Family<LineLabels, Counter>,
     bytes: Family<SourceLabels, Counter>,
     overflow: Family<FamilyLabels, Counter>,
+    sources: source::SourceFamilies,
 }
 
 impl Metrics {
@@ -277,9 +281,28 @@ impl Metrics {
             overflow.clone(),
         );
         registry.register("mta_exporter_build_info", "Build information; always 1", build_info);
+        let sources = source::SourceFamilies::default();
+        sources.register(&mut registry);
         registry.register_collector(Box::new(process::ProcessCollector));
 
-        Arc::new(Metrics { registry, replies, reject_warnings, deliveries, lines, bytes, overflow })
+        Arc::new(Metrics { registry, replies, reject_warnings, deliveries, lines, bytes, overflow, sources })
+    }
+
+    /// The health handles of one source (rotations, errors, lag …); its
+    /// series exist (at zero) from now on.
+    pub fn source_handles(&self, source: &str) -> SourceHandles {
+        self.sources.handles(source)
+    }
+
+    /// The syslog listener's drop and connection handles for one source.
+    pub fn syslog_handles(&self, source: &str) -> SyslogHandles {
+        self.sources.syslog_handles(source)
+    }
+
+    /// Removes the gauges of a source that is no longer configured; its
+    /// counters stay so that rates never see a reset.
+    pub fn forget_source(&self, source: &str) {
+        self.sources.forget(source);
     }
 
     /// The registry, for encoding a scrape.
