@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use clap::{Parser, ValueEnum};
 
 use crate::config::Config;
+use crate::decode::Format;
+use crate::parse::MtaSelection;
 use crate::source::file::StartAt;
 use crate::source::{FollowOptions, SourceSpec};
 
@@ -21,7 +23,7 @@ pub const DEFAULT_LOG_PATH: &str = "/var/log/mail.log";
 #[command(
     name = "mta_exporter",
     version,
-    about = "Prometheus exporter for mail servers: finds every SMTP reply code in Postfix logs, classifies it, and serves the counts.",
+    about = "Prometheus exporter for mail servers: finds every SMTP reply code in Postfix, Exim, Sendmail and OpenSMTPD logs, classifies it, and serves the counts.",
     after_help = "Example: mta_exporter --log.path /var/log/mail.log\nThen: curl -s localhost:10040/metrics"
 )]
 pub struct Cli {
@@ -120,15 +122,25 @@ impl Cli {
                 name: s.name.clone().unwrap_or_else(|| s.path.display().to_string()),
                 path: s.path.clone(),
                 start: start(s.from_beginning),
+                format: s.format,
+                mta: s.mta,
             })
             .collect();
         specs.extend(self.log_paths.iter().map(|path| SourceSpec {
             name: path.display().to_string(),
             path: path.clone(),
             start: start(None),
+            format: Format::Auto,
+            mta: MtaSelection::Auto,
         }));
         if specs.is_empty() {
-            specs.push(SourceSpec { name: DEFAULT_LOG_PATH.into(), path: DEFAULT_LOG_PATH.into(), start: start(None) });
+            specs.push(SourceSpec {
+                name: DEFAULT_LOG_PATH.into(),
+                path: DEFAULT_LOG_PATH.into(),
+                start: start(None),
+                format: Format::Auto,
+                mta: MtaSelection::Auto,
+            });
         }
         for (i, spec) in specs.iter().enumerate() {
             if specs[..i].iter().any(|other| other.name == spec.name) {

@@ -10,8 +10,11 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use crate::classify::causes::{CauseRules, RuleError, RuleSpec};
+use crate::decode::Format;
 use crate::framing::DEFAULT_MAX_LINE;
 use crate::metrics::DEFAULT_MAX_SERIES;
+use crate::parse::generic::ParserError;
+use crate::parse::{MtaSelection, OtherParsers, ParsersSpec};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,6 +28,9 @@ pub struct Config {
     pub follow: Follow,
     #[serde(default)]
     pub causes: Causes,
+    /// Parsers for programs no built-in parser knows.
+    #[serde(default)]
+    pub parsers: ParsersSpec,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -37,6 +43,14 @@ pub struct SourceConfig {
     /// Read the file from its beginning instead of its end at start.
     #[serde(default)]
     pub from_beginning: Option<bool>,
+    /// The line format: `auto` (detected per line), `plain`, `cri`,
+    /// `docker`, `journald-json`.
+    #[serde(default)]
+    pub format: Format,
+    /// The MTA that wrote the lines: `auto` (from the syslog program name or
+    /// the line format), `postfix`, `exim`, `sendmail`, `opensmtpd`.
+    #[serde(default)]
+    pub mta: MtaSelection,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -98,6 +112,8 @@ pub enum ConfigError {
     Invalid { path: PathBuf, message: String },
     #[error("config file {path}: {source}")]
     Rules { path: PathBuf, source: RuleError },
+    #[error("config file {path}: {source}")]
+    Parsers { path: PathBuf, source: ParserError },
 }
 
 impl Config {
@@ -105,6 +121,7 @@ impl Config {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
         let config = Config::parse(&text).map_err(|message| ConfigError::Invalid { path: path.into(), message })?;
         config.cause_rules().map_err(|source| ConfigError::Rules { path: path.into(), source })?;
+        config.other_parsers().map_err(|source| ConfigError::Parsers { path: path.into(), source })?;
         Ok(config)
     }
 
@@ -124,6 +141,11 @@ impl Config {
             return Err("follow.poll_interval must be at least 10ms".into());
         }
         Ok(config)
+    }
+
+    /// The compiled `parsers:` section.
+    pub fn other_parsers(&self) -> Result<OtherParsers, ParserError> {
+        OtherParsers::compile(&self.parsers)
     }
 
     /// The configured rules followed by the built-in ones (unless replaced).
@@ -166,9 +188,29 @@ mod tests {
     }
 
     #[test]
+    fn sources_name_their_format_and_mta() {
+        let config = Config::parse(
+            "sources:\n  - path: /var/log/containers/mx.log\n    format: cri\n    mta: exim\n  - path: /var/log/mail.log\nparsers:\n  generic: true\n  custom:\n    - name: qmail\n      program: qmail\n      regex: 'qmail-smtpd: (?P<code>[245]\\d\\d) (?P<text>.*)'\n",
+        )
+        .expect("valid");
+        assert_eq!(config.sources[0].format, Format::Cri);
+        assert_eq!(config.sources[0].mta, MtaSelection::Exim);
+        assert_eq!(config.sources[1].format, Format::Auto);
+        assert_eq!(config.sources[1].mta, MtaSelection::Auto);
+        assert!(config.other_parsers().expect("compiles").is_active());
+        let err = Config::parse("sources:\n  - path: x\n    format: json\n").unwrap_err();
+        assert!(err.contains("json"), "{err}");
+        let err = Config::parse("sources:\n  - path: x\n    mta: qmail\n").unwrap_err();
+        assert!(err.contains("qmail"), "{err}");
+        let config = Config::parse("parsers:\n  custom:\n    - name: bad\n      regex: '(?P<code>'\n").expect("parses");
+        assert!(config.other_parsers().unwrap_err().to_string().contains("bad"));
+    }
+
+    #[test]
     fn the_shipped_example_is_valid() {
         let config = Config::parse(include_str!("../config/example.yaml")).expect("config/example.yaml parses");
         config.cause_rules().expect("its rules compile");
+        config.other_parsers().expect("its parsers compile");
         assert_eq!(config.sources.len(), 1);
     }
 

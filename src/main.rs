@@ -52,13 +52,14 @@ fn main() -> ExitCode {
 fn run(settings: Settings) -> anyhow::Result<()> {
     let rules = settings.config.cause_rules()?;
     let classifier = Arc::new(Classifier::new(rules));
+    let others = Arc::new(settings.config.other_parsers()?);
     let metrics = Metrics::new(MetricsOptions { max_series_per_family: settings.config.limits.max_series_per_family });
     let shutdown = Shutdown::new();
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     // Bind before starting the sources, so a busy port fails fast and clean.
     let listeners = runtime.block_on(bind_all(&settings.listen))?;
-    let sources = source::spawn(&settings.sources, settings.follow, &metrics, &classifier, &shutdown)?;
+    let sources = source::spawn(&settings.sources, settings.follow, &metrics, &classifier, &others, &shutdown)?;
     for spec in &settings.sources {
         tracing::info!(source = %spec.name, path = %spec.path.display(), from_beginning = matches!(spec.start, source::file::StartAt::Beginning), "source configured");
     }

@@ -18,8 +18,10 @@ use std::time::Duration;
 use notify::{RecursiveMode, Watcher};
 
 use crate::classify::Classifier;
+use crate::decode::Format;
 use crate::metrics::Metrics;
-use crate::pipeline::Pipeline;
+use crate::parse::{MtaSelection, OtherParsers};
+use crate::pipeline::{LineOptions, Pipeline};
 use crate::shutdown::Shutdown;
 use file::{FileTailer, StartAt};
 
@@ -30,6 +32,10 @@ pub struct SourceSpec {
     pub name: String,
     pub path: PathBuf,
     pub start: StartAt,
+    /// The line format (`format:` in the config).
+    pub format: Format,
+    /// The MTA that wrote the lines (`mta:` in the config).
+    pub mta: MtaSelection,
 }
 
 /// Settings shared by all file sources.
@@ -118,6 +124,7 @@ pub fn spawn(
     options: FollowOptions,
     metrics: &Arc<Metrics>,
     classifier: &Arc<Classifier>,
+    others: &Arc<OtherParsers>,
     shutdown: &Shutdown,
 ) -> std::io::Result<Sources> {
     let mut statuses = Vec::new();
@@ -126,7 +133,13 @@ pub fn spawn(
         let status = Arc::new(SourceStatus { spec: spec.clone(), state: AtomicU8::new(SourceState::Starting as u8) });
         let (wake_tx, wake_rx) = mpsc::sync_channel(1);
         shutdown.register_waker(wake_tx.clone());
-        let pipeline = Pipeline::new(&spec.name, metrics, Arc::clone(classifier));
+        let line_options = LineOptions {
+            format: spec.format,
+            mta: spec.mta,
+            others: Arc::clone(others),
+            max_line_bytes: options.max_line_bytes,
+        };
+        let pipeline = Pipeline::with_options(&spec.name, metrics, Arc::clone(classifier), line_options);
         let tailer = FileTailer::new(&spec.path, spec.start, options.max_line_bytes);
         let thread_status = Arc::clone(&status);
         let thread_shutdown = shutdown.clone();
