@@ -149,7 +149,17 @@ impl EximParser {
     /// callouts, host-level errors and informational lines. `None` when no
     /// rule applies.
     fn event<'a>(&mut self, id: &str, body: &'a str) -> Option<Record<'a>> {
-        if body.starts_with("SMTP protocol") || body.starts_with("SMTP command timeout") {
+        // Exim's own messages about a client's protocol errors, its own
+        // configuration, or a virus/spam scanner's protocol (whose codes are
+        // not SMTP replies).
+        const INFORMATIONAL: [&str; 5] = [
+            "SMTP protocol",
+            "SMTP command timeout",
+            "EHLO/HELO response",
+            "malware acl condition:",
+            "spam acl condition:",
+        ];
+        if INFORMATIONAL.iter().any(|p| body.starts_with(p)) {
             return Some(Record::new(Mta::Exim));
         }
         let mut fields = Fields::new(body);
@@ -171,15 +181,19 @@ impl EximParser {
                 "tmp-reject" => return Some(cutthrough(body)),
                 _ => {}
             }
-            if field.ends_with(':') {
-                // `H=name [ip]: error` — the field that ends the host is its address.
-                if !(host_level && field.starts_with('[')) {
-                    return None;
-                }
+            if host_level && field.starts_with('[') {
+                // `H=name [ip]: error` (or without the colon): the host's
+                // address ends the host, and an error text follows it.
                 let message = body[end..].trim_start_matches(' ');
-                let error = smtp_error(message)?;
-                self.give_credit(fingerprint(id, host_address(&body[..end]), error.span));
-                return Some(Record { reply: Some(error.reply), ..Record::new(Mta::Exim) });
+                if HOST_ERRORS.iter().any(|e| message.starts_with(e)) {
+                    let error = smtp_error(message)?;
+                    self.give_credit(fingerprint(id, host_address(&body[..end]), error.span));
+                    return Some(Record { reply: Some(error.reply), ..Record::new(Mta::Exim) });
+                }
+            }
+            // An ACL's `warn` message goes on after `Warning:`.
+            if field.ends_with(':') && field != "Warning:" {
+                return None;
             }
         }
         None
@@ -205,6 +219,10 @@ impl EximParser {
         }
     }
 }
+
+/// How the error texts Exim writes after a host's address begin.
+const HOST_ERRORS: [&str; 5] =
+    ["SMTP error from remote mail server", "LMTP error", "PRDR error", "Malformed SMTP reply", "Remote host closed connection"];
 
 /// Identifies one host-level error: the message, the host's address and
 /// the error text. `None` without a message id or host (nothing to match).
@@ -339,7 +357,9 @@ fn rejected(rest: &str) -> Record<'_> {
         ("by", "non-SMTP") => Phase::None,
         (command, _) => Phase::from_command(command.trim_matches('"')),
     };
-    Record { reply: reply_at(message, Direction::Inbound, phase), ..record }
+    // A failed verify callout puts the remote server's reply in the message.
+    let reply = reply_at(message, Direction::Inbound, phase).or_else(|| callout_reply(message));
+    Record { reply, ..record }
 }
 
 /// After `authenticator failed`: ` for HOST: 535 …` (our server's reply)
@@ -358,16 +378,23 @@ fn authentication_failure(rest: &str) -> Record<'_> {
 /// After `verify`: ` fail for <addr>: <error>`.
 fn callout(rest: &str) -> Record<'_> {
     let Some((_, message)) = split_message(rest) else { return Record::new(Mta::Exim) };
-    let reply = match message.strip_prefix("response to ") {
-        Some(quoted) => quoted_len(quoted.as_bytes()).and_then(|len| {
+    Record { reply: callout_reply(message), ..Record::new(Mta::Exim) }
+}
+
+/// The remote reply in a callout's error text: `… response to "RCPT
+/// TO:<a>" [from H [ip]] was: 550 …` or `… SMTP error from remote mail
+/// server after RCPT TO:<a>: 550 …`.
+fn callout_reply(message: &str) -> Option<Reply<'_>> {
+    match find(message, "response to \"").map(|at| &message[at + "response to ".len()..]) {
+        Some(quoted) => {
+            let len = quoted_len(quoted.as_bytes())?;
             let phase = command_phase(&quoted[1..len - 1]);
             let after = &quoted[len..];
             let was = find(after, " was: ")?;
             reply_at(&after[was + " was: ".len()..], Direction::Outbound, phase)
-        }),
+        }
         None => smtp_error(message).map(|error| error.reply),
-    };
-    Record { reply, ..Record::new(Mta::Exim) }
+    }
 }
 
 /// `… tmp-reject from cutthrough after DATA: … C="459 …"`.
@@ -387,9 +414,11 @@ struct SmtpError<'a> {
 }
 
 fn smtp_error(message: &str) -> Option<SmtpError<'_>> {
-    const MARKERS: [(&str, bool); 3] = [
+    // (marker, the reply answers the end of data for each recipient)
+    const MARKERS: [(&str, bool); 4] = [
         ("SMTP error from remote mail server after ", false),
         ("LMTP error after ", true),
+        ("PRDR error after ", true),
         (" in response to ", false),
     ];
     for (marker, lmtp) in MARKERS {
@@ -400,6 +429,11 @@ fn smtp_error(message: &str) -> Option<SmtpError<'_>> {
         let span_start = if marker == " in response to " { 0 } else { at };
         let (command, reply_text) = after_command(&message[at + marker.len()..])?;
         let phase = if lmtp { Phase::EndOfData } else { command_phase(command) };
+        // Older Exims: `after <cmd>: host NAME [ip]: <reply>`.
+        let reply_text = match reply_text.strip_prefix("host ").and_then(|h| h.find("]: ").map(|at| &h[at + 3..])) {
+            Some(after_host) => after_host,
+            None => reply_text,
+        };
         let reply_text = strip_delivery_time(reply_text);
         let reply = reply_at(reply_text, Direction::Outbound, phase)?;
         return Some(SmtpError { reply, span: strip_delivery_time(&message[span_start..]) });

@@ -12,7 +12,8 @@
 //!   once at start, with a size cap, so a pathological pattern is a config
 //!   error instead of a memory problem.
 //! * **Generic rule** (`parsers.generic: true`): a line from an unknown
-//!   program whose message has a basic *and* an enhanced code (`550 5.1.1`,
+//!   program (or without a syslog envelope, in no format we know) whose
+//!   message has a basic *and* an enhanced code (`550 5.1.1`,
 //!   `421-4.7.0`) in reply position — at its start, or right after `: `,
 //!   `="` or `,` — counts that reply. Which side gave it is a guess from the
 //!   wording before it: `said`/`remote` mean a remote server's reply
@@ -152,7 +153,7 @@ impl OtherParsers {
                 return Some(Record { reply: Some(reply), ..Record::new(Mta::Other) });
             }
         }
-        if self.generic && program.is_some() {
+        if self.generic {
             let reply = generic_reply(message)?;
             return Some(Record { reply: Some(reply), ..Record::new(Mta::Other) });
         }
@@ -240,8 +241,11 @@ mod tests {
         assert_eq!(on.parse(Some("qmail"), "1157519909.633171 qmail-smtpd: 421 badiprbl: ip 198.51.100.54"), None);
         assert_eq!(on.parse(Some("app"), "version 550 5.1.1 of the tool"), None);
         assert_eq!(on.parse(Some("app"), "x: 4.16.55.1 y"), None);
-        // Bare lines (no syslog program) are left to custom parsers.
-        assert_eq!(on.parse(None, "550 5.1.1 x"), None);
+        // Lines without a syslog envelope too (Exchange's CSV protocol log).
+        assert_eq!(
+            codes(on.parse(None, "2022-07-20T21:12:06.270Z,EX-1,08DA4F7C11473A60,9,192.168.9.241:25,192.168.9.212:53722,>,535 5.7.3 Authentication unsuccessful,")).map(|c| c.0),
+            Some(Some(535))
+        );
     }
 
     #[test]

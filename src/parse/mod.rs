@@ -176,7 +176,9 @@ impl LineParser {
             self.exim_entry_open = mta == Mta::Exim && exim::timestamp_len(line.as_bytes()).is_some();
             return self.run(mta, mta.label(), line);
         }
-        if let Some(len) = exim::timestamp_len(line.as_bytes()) {
+        // Exim writes one space after its timestamp; other programs' ISO
+        // stamps (Domino's `2016-11-07 22:21:20   smtp: …`) are not Exim's.
+        if let Some(len) = exim::timestamp_len(line.as_bytes()).filter(|&len| line.as_bytes().get(len + 1) != Some(&b' ')) {
             let rest = line[len..].strip_prefix(' ').unwrap_or(&line[len..]);
             if let Some((program, message)) = hybrid_tag(rest) {
                 return self.parse_entry(program, message);
@@ -328,6 +330,7 @@ mod tests {
             ("c1a89cb774083905 smtp failed-command command=\"AUTH LOGIN\" result=\"503 5.5.1 Invalid command: Command not supported\"", Some(Mta::Opensmtpd)),
             ("2019-10-22 03:39:17 mx1 dovecot[12]: imap-login: x", None),
             ("P Received: from CALLER by myhost.test.ex with local (Exim x.yz)", None),
+            ("2018-09-19 17:25:52   SMTP Server [000527:000013-0000001227564800] Connection from [192.0.2.2] rejected for policy reasons.", None),
         ] {
             assert_eq!(mta(&parse_line(line)), want, "{line}");
         }
