@@ -107,11 +107,7 @@ impl Decoder {
     /// Hands out what partial lines are still held: the input ended without
     /// the lines that would have completed them.
     pub fn flush(&mut self) -> Vec<Entry<'static>> {
-        self.partial
-            .iter_mut()
-            .filter(|p| !p.is_empty())
-            .map(|p| Entry::Text(Cow::Owned(std::mem::take(p))))
-            .collect()
+        self.partial.iter_mut().filter(|p| !p.is_empty()).map(|p| Entry::Text(Cow::Owned(std::mem::take(p)))).collect()
     }
 
     fn invalid<'a>(&self, raw: &'a [u8]) -> Option<Entry<'a>> {
@@ -238,7 +234,8 @@ fn journal_text(value: &Value) -> Option<String> {
         Value::String(text) => Some(text.clone()),
         Value::Number(n) => Some(n.to_string()),
         Value::Array(items) if items.iter().all(Value::is_u64) => {
-            let bytes: Vec<u8> = items.iter().filter_map(Value::as_u64).map(|b| u8::try_from(b).unwrap_or(b'?')).collect();
+            let bytes: Vec<u8> =
+                items.iter().filter_map(Value::as_u64).map(|b| u8::try_from(b).unwrap_or(b'?')).collect();
             Some(String::from_utf8_lossy(&bytes).into_owned())
         }
         Value::Array(items) => items.first().and_then(journal_text),
@@ -260,7 +257,10 @@ mod tests {
     #[test]
     fn plain_lines_are_read_lossily() {
         let mut d = Decoder::new(Format::Plain, 1024);
-        assert_eq!(text(d.decode(b"Nov  8 17:35:01 mx1 postfix/smtp[1]: x")).as_deref(), Some("Nov  8 17:35:01 mx1 postfix/smtp[1]: x"));
+        assert_eq!(
+            text(d.decode(b"Nov  8 17:35:01 mx1 postfix/smtp[1]: x")).as_deref(),
+            Some("Nov  8 17:35:01 mx1 postfix/smtp[1]: x")
+        );
         assert_eq!(text(d.decode(b"caf\xe9 \xff")).as_deref(), Some("caf\u{fffd} \u{fffd}"));
         // An explicit plain source does not look inside JSON.
         assert_eq!(text(d.decode(b"{\"log\":\"x\\n\"}")).as_deref(), Some("{\"log\":\"x\\n\"}"));
@@ -270,7 +270,8 @@ mod tests {
     fn cri_lines_and_partials() {
         let mut d = Decoder::new(Format::Cri, 1024);
         assert_eq!(
-            text(d.decode(b"2026-11-28T17:35:01.123456789Z stdout F Nov 28 17:35:01 mx1 postfix/smtp[1]: x")).as_deref(),
+            text(d.decode(b"2026-11-28T17:35:01.123456789Z stdout F Nov 28 17:35:01 mx1 postfix/smtp[1]: x"))
+                .as_deref(),
             Some("Nov 28 17:35:01 mx1 postfix/smtp[1]: x")
         );
         assert_eq!(d.decode(b"2026-11-28T17:35:01.1Z stdout P 2026-11-28 17:35:01 1tGRwu-00 "), None);
@@ -304,7 +305,10 @@ mod tests {
             Some("Nov 28 17:35:01 mx1 postfix/smtp[1]: status=sent (250 2.0.0 \"Ok\")")
         );
         assert_eq!(d.decode(br#"{"log":"first half ","stream":"stderr","time":"t"}"#), None);
-        assert_eq!(text(d.decode(br#"{"log":"second\r\n","stream":"stderr","time":"t"}"#)).as_deref(), Some("first half second"));
+        assert_eq!(
+            text(d.decode(br#"{"log":"second\r\n","stream":"stderr","time":"t"}"#)).as_deref(),
+            Some("first half second")
+        );
         assert_eq!(d.decode(b"{broken"), Some(Entry::Invalid));
     }
 
@@ -325,7 +329,12 @@ mod tests {
         let entry = d.decode(br#"{"MESSAGE":[104,105,255],"_COMM":"exim4","_PID":"9"}"#);
         assert_eq!(
             entry,
-            Some(Entry::Journal { program: "exim4".into(), pid: Some("9".into()), message: "hi\u{fffd}".into(), realtime_us: None })
+            Some(Entry::Journal {
+                program: "exim4".into(),
+                pid: Some("9".into()),
+                message: "hi\u{fffd}".into(),
+                realtime_us: None
+            })
         );
         assert_eq!(d.decode(br#"{"MESSAGE":null}"#), Some(Entry::Invalid));
         assert_eq!(d.decode(b"Nov 28 17:35:01 mx1 postfix/smtp[1]: x"), Some(Entry::Invalid));

@@ -75,7 +75,9 @@ fn groups(corpus: &Path) -> BTreeMap<&'static str, Vec<PathBuf>> {
     for name in ["sendmail-auth", "sendmail-reject"] {
         add("sendmail", corpus.join("fail2ban").join(name));
     }
-    for name in ["sendmail-plain.log", "sendmail-custom-dsn.log", "sendmail-done.log", "sendmail-ruleset.log", "technoids.log"] {
+    for name in
+        ["sendmail-plain.log", "sendmail-custom-dsn.log", "sendmail-done.log", "sendmail-ruleset.log", "technoids.log"]
+    {
         add("sendmail", corpus.join("parse-syslog-mail/t/logs").join(name));
     }
     add("sendmail", corpus.join("fluent-plugin-sendmail/test/data/data"));
@@ -155,8 +157,12 @@ fn every_reply_of_every_mta_in_the_corpus_is_found() {
     // A hyphen after the code must start a text or an enhanced code (a host
     // name `211-75-6-133.example` is not a reply).
     let carries_code =
-        Regex::new(r#"(?:: |C="|(?:reject|reply|result|stat)="?|=> |\] )[245]\d\d(?:-(?:\D|[245]\.\d)| |"|$)"#).unwrap();
-    let config_line = Regex::new(r"^\d{4}-\d\d-\d\d [\d:.]+ (?:\S+-\S+-\S+ )?(?:event |\. |signer: |dkim_acl: |Authentication-Results: )").unwrap();
+        Regex::new(r#"(?:: |C="|(?:reject|reply|result|stat)="?|=> |\] )[245]\d\d(?:-(?:\D|[245]\.\d)| |"|$)"#)
+            .unwrap();
+    let config_line = Regex::new(
+        r"^\d{4}-\d\d-\d\d [\d:.]+ (?:\S+-\S+-\S+ )?(?:event |\. |signer: |dkim_acl: |Authentication-Results: )",
+    )
+    .unwrap();
     // Exim's own lines with a code that is no SMTP reply: its warning about
     // a configured EHLO response, a virus scanner's protocol status.
     let not_a_reply = Regex::new(r"^\d{4}-\d\d-\d\d [\d:.]+ (?:\S+-\S+-\S+ )?(?:EHLO/HELO response must not contain newlines|malware acl condition:)").unwrap();
@@ -282,5 +288,6 @@ fn every_reply_of_every_mta_in_the_corpus_is_found() {
 /// Lines that continue an entry (the first line was counted): leading white
 /// space, a rejectlog header dump.
 fn continuation(line: &str) -> bool {
-    line.starts_with([' ', '\t']) || mta_exporter::parse::exim::is_continuation(line) && !line.starts_with(char::is_numeric)
+    line.starts_with([' ', '\t'])
+        || mta_exporter::parse::exim::is_continuation(line) && !line.starts_with(char::is_numeric)
 }

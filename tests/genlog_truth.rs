@@ -125,7 +125,8 @@ fn kinds(truth: &Value, names: &[&str]) -> f64 {
     names.iter().map(|k| truth["kinds"][*k].as_f64().unwrap_or(0.0)).sum()
 }
 
-const POSTFIX_LOCAL_STATUSES: [&str; 5] = ["local_sent", "virtual_sent", "pipe_sent", "deferred_nocode", "bounced_nocode"];
+const POSTFIX_LOCAL_STATUSES: [&str; 5] =
+    ["local_sent", "virtual_sent", "pipe_sent", "deferred_nocode", "bounced_nocode"];
 
 fn check(lines: u32, seed: u32, format: &str, timestamp: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -140,7 +141,8 @@ fn check(lines: u32, seed: u32, format: &str, timestamp: &str) {
         if name != "mta_smtp_replies_total" || labels["code"] == "none" && labels["direction"] == "outbound" {
             continue;
         }
-        let key = (labels["mta"].clone(), labels["direction"].clone(), labels["code"].clone(), labels["enhanced"].clone());
+        let key =
+            (labels["mta"].clone(), labels["direction"].clone(), labels["code"].clone(), labels["enhanced"].clone());
         *got.entry(key).or_insert(0.0) += value;
     }
     let want = expected_replies(&truth);
@@ -214,8 +216,8 @@ fn check(lines: u32, seed: u32, format: &str, timestamp: &str) {
         .sum();
     assert_eq!(result("unrecognized"), 0.0);
     assert_eq!(result("ignored"), foreign);
-    let with_reply =
-        truth["lines_with_code"].as_f64().unwrap() - kinds(&truth, &["reject_warning"]) + kinds(&truth, &POSTFIX_LOCAL_STATUSES);
+    let with_reply = truth["lines_with_code"].as_f64().unwrap() - kinds(&truth, &["reject_warning"])
+        + kinds(&truth, &POSTFIX_LOCAL_STATUSES);
     assert_eq!(result("reply"), with_reply);
     assert_eq!(result("reply") + result("recognized") + result("ignored"), truth["lines"].as_f64().unwrap());
     let bytes = std::fs::metadata(&log).unwrap().len();

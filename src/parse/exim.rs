@@ -162,10 +162,9 @@ impl EximParser {
         if INFORMATIONAL.iter().any(|p| body.starts_with(p)) {
             return Some(Record::new(Mta::Exim));
         }
-        let mut fields = Fields::new(body);
         let mut first = true;
         let mut host_level = false;
-        while let Some((start, end)) = fields.next() {
+        for (start, end) in Fields::new(body) {
             let field = &body[start..end];
             if first {
                 host_level = field.starts_with("H=");
@@ -221,8 +220,13 @@ impl EximParser {
 }
 
 /// How the error texts Exim writes after a host's address begin.
-const HOST_ERRORS: [&str; 5] =
-    ["SMTP error from remote mail server", "LMTP error", "PRDR error", "Malformed SMTP reply", "Remote host closed connection"];
+const HOST_ERRORS: [&str; 5] = [
+    "SMTP error from remote mail server",
+    "LMTP error",
+    "PRDR error",
+    "Malformed SMTP reply",
+    "Remote host closed connection",
+];
 
 /// Identifies one host-level error: the message, the host's address and
 /// the error text. `None` without a message id or host (nothing to match).
@@ -776,14 +780,24 @@ mod tests {
         assert_eq!(timestamp_len(b"2023-05-30 06:10:13"), Some(19));
         assert_eq!(timestamp_len(b"2023-05-30T06:10:13Z x"), None);
         assert_eq!(timestamp_len(b"2023-05-30 06:10:13x"), None);
-        assert_eq!(split_prefix("2016-04-01 11:08:00 [8003] 1ahr79-0006jK-G9 Completed"), ("1ahr79-0006jK-G9", "Completed"));
+        assert_eq!(
+            split_prefix("2016-04-01 11:08:00 [8003] 1ahr79-0006jK-G9 Completed"),
+            ("1ahr79-0006jK-G9", "Completed")
+        );
         assert_eq!(split_prefix("[8003] SMTP protocol error"), ("", "SMTP protocol error"));
         assert_eq!(split_prefix("10HmaX-000000005vi-0000 <= a"), ("10HmaX-000000005vi-0000", "<= a"));
     }
 
     #[test]
     fn continuations() {
-        for line in ["Envelope-from: <user1@test.ex>", "P Received: from CALLER by myhost", "\t(envelope-from <u@t>)", "  Date: Tue", "F From: user1@test.ex", "535 5.7.8 https://support.google.com/mail/?p=BadCredentials - gsmtp"] {
+        for line in [
+            "Envelope-from: <user1@test.ex>",
+            "P Received: from CALLER by myhost",
+            "\t(envelope-from <u@t>)",
+            "  Date: Tue",
+            "F From: user1@test.ex",
+            "535 5.7.8 https://support.google.com/mail/?p=BadCredentials - gsmtp",
+        ] {
             assert!(is_continuation(line), "{line}");
         }
         for line in ["", "2024-01-01 00:00:00 x", "Nov  8 17:35:01 h postfix/smtp[1]: x", "garbage", "P nothing"] {

@@ -122,7 +122,9 @@ impl OtherParsers {
                 .map_err(|e| invalid(format!("the regex does not compile: {e}")))?;
             let groups: Vec<&str> = regex.capture_names().flatten().collect();
             if !groups.contains(&"code") && !groups.contains(&"enhanced") {
-                return Err(invalid("the regex needs a named group `code` or `enhanced`, e.g. (?P<code>[245]\\d\\d)".into()));
+                return Err(invalid(
+                    "the regex needs a named group `code` or `enhanced`, e.g. (?P<code>[245]\\d\\d)".into(),
+                ));
             }
             if let Some(unknown) =
                 groups.iter().find(|g| !["code", "enhanced", "text", "direction", "phase"].contains(g))
@@ -183,14 +185,12 @@ impl CustomParser {
 /// The first basic-and-enhanced reply in reply position.
 fn generic_reply(message: &str) -> Option<Reply<'_>> {
     let b = message.as_bytes();
-    let starts = std::iter::once(0).chain(
-        memchr::memchr3_iter(b':', b'"', b',', b).filter_map(|at| match b[at] {
-            b':' if b.get(at + 1) == Some(&b' ') => Some(at + 2),
-            b'"' if at > 0 && b[at - 1] == b'=' => Some(at + 1),
-            b',' => Some(at + 1),
-            _ => None,
-        }),
-    );
+    let starts = std::iter::once(0).chain(memchr::memchr3_iter(b':', b'"', b',', b).filter_map(|at| match b[at] {
+        b':' if b.get(at + 1) == Some(&b' ') => Some(at + 2),
+        b'"' if at > 0 && b[at - 1] == b'=' => Some(at + 1),
+        b',' => Some(at + 1),
+        _ => None,
+    }));
     for start in starts {
         if let Some((code @ Some(_), enhanced @ Some(_), text_at)) = scan_reply(&message[start..]) {
             let before = message[..start].to_ascii_lowercase();
@@ -214,9 +214,18 @@ mod tests {
         serde_saphyr::from_str(yaml).expect("spec")
     }
 
-    fn codes(record: Option<Record<'_>>) -> Option<(Option<u16>, Option<String>, Direction, Phase, &str)> {
+    /// (code, enhanced, direction, phase, text)
+    type Codes<'a> = (Option<u16>, Option<String>, Direction, Phase, &'a str);
+
+    fn codes(record: Option<Record<'_>>) -> Option<Codes<'_>> {
         let reply = record?.reply?;
-        Some((reply.code.map(|c| c.value()), reply.enhanced.map(|e| e.to_string()), reply.direction, reply.phase, reply.text))
+        Some((
+            reply.code.map(|c| c.value()),
+            reply.enhanced.map(|e| e.to_string()),
+            reply.direction,
+            reply.phase,
+            reply.text,
+        ))
     }
 
     #[test]
@@ -229,10 +238,7 @@ mod tests {
             codes(on.parse(Some("courieresmtpd"), line)),
             Some((Some(550), Some("5.1.1".into()), Direction::Inbound, Phase::Unknown, "User unknown."))
         );
-        assert_eq!(
-            codes(on.parse(Some("relayd"), "msg=\"421 4.7.0 try later\" host=x")).map(|c| c.0),
-            Some(Some(421))
-        );
+        assert_eq!(codes(on.parse(Some("relayd"), "msg=\"421 4.7.0 try later\" host=x")).map(|c| c.0), Some(Some(421)));
         assert_eq!(
             codes(on.parse(Some("mailrelay"), "host mx said: 451-4.7.1 greylisted")).map(|c| c.2),
             Some(Direction::Outbound)
@@ -278,7 +284,8 @@ custom:
         assert!(err.to_string().starts_with("parsers.custom[0] (broken): the regex does not compile"), "{err}");
         let err = OtherParsers::compile(&spec("custom:\n  - name: nocode\n    regex: 'x(?P<text>.*)'\n")).unwrap_err();
         assert!(err.to_string().contains("needs a named group `code` or `enhanced`"), "{err}");
-        let err = OtherParsers::compile(&spec("custom:\n  - name: typo\n    regex: '(?P<cod>\\d+)(?P<code>\\d)'\n")).unwrap_err();
+        let err = OtherParsers::compile(&spec("custom:\n  - name: typo\n    regex: '(?P<cod>\\d+)(?P<code>\\d)'\n"))
+            .unwrap_err();
         assert!(err.to_string().contains("unknown group `cod`"), "{err}");
         let huge = format!("custom:\n  - name: huge\n    regex: '(?P<code>\\d{{3}}){}'\n", "\\w{100}".repeat(40));
         let err = OtherParsers::compile(&spec(&huge)).unwrap_err();

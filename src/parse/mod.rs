@@ -178,7 +178,9 @@ impl LineParser {
         }
         // Exim writes one space after its timestamp; other programs' ISO
         // stamps (Domino's `2016-11-07 22:21:20   smtp: …`) are not Exim's.
-        if let Some(len) = exim::timestamp_len(line.as_bytes()).filter(|&len| line.as_bytes().get(len + 1) != Some(&b' ')) {
+        if let Some(len) =
+            exim::timestamp_len(line.as_bytes()).filter(|&len| line.as_bytes().get(len + 1) != Some(&b' '))
+        {
             let rest = line[len..].strip_prefix(' ').unwrap_or(&line[len..]);
             if let Some((program, message)) = hybrid_tag(rest) {
                 return self.parse_entry(program, message);
@@ -349,13 +351,19 @@ mod tests {
             "  Date: Tue, 2 Mar 1999 09:44:33 +0000",
         ];
         let results: Vec<_> = lines.iter().map(|l| parser.parse(l)).collect();
-        assert!(matches!(results[0], Line::Mta(Record { reply: Some(_), delivery: Some(DeliveryStatus::Rejected), .. })));
+        assert!(matches!(
+            results[0],
+            Line::Mta(Record { reply: Some(_), delivery: Some(DeliveryStatus::Rejected), .. })
+        ));
         for (line, result) in lines.iter().zip(&results).skip(1) {
             assert_eq!(*result, Line::Mta(Record::new(Mta::Exim)), "{line}");
         }
         // The second physical line of a reply Exim logged with its line break.
         assert!(matches!(parser.parse("2026-01-01 00:00:00 1tGRwu-005JDt-yH PLAIN authenticator failed H=smtp.gmail.com [142.250.1.1] 535-5.7.8 Username and Password not accepted."), Line::Mta(Record { reply: Some(_), .. })));
-        assert_eq!(parser.parse("535 5.7.8 https://support.google.com/mail/?p=BadCredentials - gsmtp"), Line::Mta(Record::new(Mta::Exim)));
+        assert_eq!(
+            parser.parse("535 5.7.8 https://support.google.com/mail/?p=BadCredentials - gsmtp"),
+            Line::Mta(Record::new(Mta::Exim))
+        );
         // Not after a line of another program.
         parser.parse("Nov  8 17:35:01 mx1 postfix/smtpd[1]: connect from a[1.2.3.4]");
         assert_eq!(parser.parse("535 5.7.8 continuation"), Line::Unrecognized);

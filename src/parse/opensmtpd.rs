@@ -55,12 +55,8 @@ pub fn parse(message: &str) -> Option<Record<'_>> {
         legacy_failed_command(rest)
     } else if let Some(rest) = message.strip_prefix("smtp-out: Error on session ") {
         find(rest, " sent: ").and_then(|at| session_error(&rest[at + " sent: ".len()..]))
-    } else if let Some(rest) = message.strip_prefix("relay: ") {
-        Some(legacy_delivery(rest))
-    } else if let Some(rest) = message.strip_prefix("delivery: ") {
-        Some(legacy_delivery(rest))
     } else {
-        None
+        message.strip_prefix("relay: ").or_else(|| message.strip_prefix("delivery: ")).map(legacy_delivery)
     };
     match record {
         Some(record) => Some(record),
