@@ -210,8 +210,16 @@ mod tests {
     fn the_shipped_example_is_valid() {
         let config = Config::parse(include_str!("../config/example.yaml")).expect("config/example.yaml parses");
         config.cause_rules().expect("its rules compile");
-        config.other_parsers().expect("its parsers compile");
+        let others = config.other_parsers().expect("its parsers compile");
         assert_eq!(config.sources.len(), 1);
+        // The custom parser of the example (and of README's "Other MTAs").
+        let mut parser = crate::parse::LineParser::new(MtaSelection::Auto, std::sync::Arc::new(others));
+        let line = "Apr 10 03:47:57 web courieresmtpd: error,relay=::ffff:1.2.3.4,from=<a@b.example>,to=<c@d.example>: 550 User unknown.";
+        let crate::parse::Line::Mta(record) = parser.parse(line) else { panic!("not counted: {line}") };
+        let reply = record.reply.expect("a reply");
+        assert_eq!(record.mta, crate::model::Mta::Other);
+        assert_eq!((reply.code.map(|c| c.value()), reply.enhanced, reply.text), (Some(550), None, "User unknown."));
+        assert_eq!(reply.direction, crate::model::Direction::Inbound);
     }
 
     #[test]
