@@ -341,8 +341,7 @@ fn sent(rest: &str) -> Record<'_> {
     let reply = rfind(rest, " C=\"")
         .and_then(|at| unquote(&rest[at + 3..]))
         .and_then(|value| reply_at(value, Direction::Outbound, Phase::EndOfData));
-    let remote_domain =
-        reply.and(first_field(rest).and_then(|a| a.trim_matches(['<', '>']).rsplit_once('@')).map(|(_, d)| d));
+    let remote_domain = first_field(rest).and_then(|a| a.trim_matches(['<', '>']).rsplit_once('@')).map(|(_, d)| d);
     Record { reply, delivery: Some(DeliveryStatus::Sent), remote_domain, ..Record::new(Mta::Exim) }
 }
 
