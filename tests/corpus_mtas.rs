@@ -166,14 +166,6 @@ fn every_reply_of_every_mta_in_the_corpus_is_found() {
     // Exim's own lines with a code that is no SMTP reply: its warning about
     // a configured EHLO response, a virus scanner's protocol status.
     let not_a_reply = Regex::new(r"^\d{4}-\d\d-\d\d [\d:.]+ (?:\S+-\S+-\S+ )?(?:EHLO/HELO response must not contain newlines|malware acl condition:)").unwrap();
-    let host_error = Regex::new(
-        r"^\d{4}-\d\d-\d\d [\d:.]+ (\S+-\S+-\S+) H=[^\[]*\[([^\]]+)\]\S* ?((?:SMTP error|LMTP error|PRDR error|Malformed SMTP reply|Remote host closed connection) .*)$",
-    )
-    .unwrap();
-    let recipient_error = Regex::new(
-        r"^\d{4}-\d\d-\d\d [\d:.]+ (\S+-\S+-\S+) (?:==|\*\*) .*? H=[^\[]*\[([^\]]+)\]\S*(?: I=\S*)? ?:? ?((?:SMTP error|LMTP error|PRDR error|Malformed SMTP reply|Remote host closed connection) .*?)(?: DT=\S+)?$",
-    )
-    .unwrap();
     // For other programs only the opt-in generic rule counts: a basic and
     // an enhanced code in reply position.
     let carries_full_code = Regex::new(r#"(?:: |="|,)[245]\d\d[ -][245]\.\d{1,3}\.\d{1,3}(?:[ :;,]|$)"#).unwrap();
@@ -188,8 +180,7 @@ fn every_reply_of_every_mta_in_the_corpus_is_found() {
             tally.files += 1;
             tally.harness += harness;
             let mut parser = LineParser::new(MtaSelection::Auto, Arc::clone(&others));
-            // Host-level errors not yet repeated: (message id, address, error).
-            let mut host_errors: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+            let mut repeats = common::EximRepeats::new();
             for (i, line) in lines.iter().enumerate() {
                 tally.lines += 1;
                 let at = format!("{origin} #{}: {line}", i + 1);
@@ -201,19 +192,7 @@ fn every_reply_of_every_mta_in_the_corpus_is_found() {
                     }
                     continue;
                 }
-                if let Some(c) = host_error.captures(line) {
-                    *host_errors.entry((c[1].to_string(), c[2].to_string(), c[3].to_string())).or_default() += 1;
-                }
-                let repeat = recipient_error.captures(line).is_some_and(|c| {
-                    match host_errors.get_mut(&(c[1].to_string(), c[2].to_string(), c[3].to_string())) {
-                        Some(n) if *n > 0 => {
-                            *n -= 1;
-                            true
-                        }
-                        _ => false,
-                    }
-                });
-                if repeat {
+                if repeats.is_repeat(line) {
                     tally.repeats += 1;
                     if matches!(parsed, Line::Mta(r) if r.reply.is_some()) {
                         tally.double.push(format!("{at} (counted again after its host-level line)"));

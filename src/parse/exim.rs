@@ -23,7 +23,9 @@
 //!   the error text itself (a router's `:fail: 590 5.4.3 …`) is a status
 //!   Exim generated and counts like Postfix's own statuses (outbound,
 //!   phase `none` when no host was involved). A trailing ` DT=…` is not
-//!   part of the reply.
+//!   part of the reply. A bounce because the retry time ran out (`** a@b:
+//!   retry timeout exceeded`) is the outcome `expired`, as Postfix's
+//!   `status=expired`.
 //! * **Host-level errors** `H=name [ip]: <error>`: Exim logs an error that
 //!   concerns the host rather than one recipient (a greeting or EHLO
 //!   rejection, a 4xx to MAIL/DATA/end of data or AUTH, a malformed reply)
@@ -57,7 +59,8 @@
 //! * `tmp-reject from cutthrough after DATA: … C="459 …"`: the cutthrough
 //!   target's reply, outbound.
 //!
-//! Protocol synchronization errors, command timeouts, `SMTP protocol error
+//! A protocol synchronization error (`…: rejected connection from …`) is a
+//! rejection without a code. Command timeouts, `SMTP protocol error
 //! in "AUTH LOGIN" …`, `SMTP call from … dropped` and everything else Exim
 //! writes are recognized without a reply (Exim does not log the code it
 //! sent there), unless a line seems to carry a reply that no rule placed
@@ -131,6 +134,10 @@ impl EximParser {
         let mut record = Record { delivery: Some(status), ..Record::new(Mta::Exim) };
         record.remote_domain = first_field(rest).and_then(|a| a.rsplit_once('@')).map(|(_, d)| d);
         let Some((fields, message)) = split_message(rest) else { return record };
+        if status == DeliveryStatus::Bounced && given_up(message) {
+            record.delivery = Some(DeliveryStatus::Expired);
+            return record;
+        }
         let host = host_address(fields);
         record.reply = match smtp_error(message) {
             Some(error) => {
@@ -152,6 +159,10 @@ impl EximParser {
         // Exim's own messages about a client's protocol errors, its own
         // configuration, or a virus/spam scanner's protocol (whose codes are
         // not SMTP replies).
+        if body.starts_with("SMTP protocol synchronization error") && find(body, "): rejected ").is_some() {
+            // Exim refused the client for talking out of turn; it does not log the code.
+            return Some(Record { delivery: Some(DeliveryStatus::Rejected), ..Record::new(Mta::Exim) });
+        }
         const INFORMATIONAL: [&str; 5] = [
             "SMTP protocol",
             "SMTP command timeout",
@@ -227,6 +238,14 @@ const HOST_ERRORS: [&str; 5] = [
     "Malformed SMTP reply",
     "Remote host closed connection",
 ];
+
+/// Exim gave up on an address because its retry rules' time ran out (the
+/// queue lifetime, in Postfix's words): `retry timeout exceeded`, `retry
+/// time not reached for any host after a long failure period`.
+fn given_up(message: &str) -> bool {
+    let message = strip_delivery_time(message);
+    message.starts_with("retry timeout exceeded") || message.ends_with("after a long failure period")
+}
 
 /// Identifies one host-level error: the message, the host's address and
 /// the error text. `None` without a message id or host (nothing to match).
@@ -645,7 +664,9 @@ mod tests {
              (Some(550), None, out, Some(Phase::EndOfData), Some(Bounced))),
             ("1999-03-02 09:44:33 10HmbB-000000005vi-0000 ** user22@test.ex R=r1 : 590 5.4.3 Main and extended code",
              (Some(590), Some("5.4.3"), out, Some(Phase::None), Some(Bounced))),
-            ("1999-03-02 09:44:33 10HmaY-000000005vi-0000 ** userx@test.ex: retry timeout exceeded", (None, None, None, None, Some(Bounced))),
+            ("1999-03-02 09:44:33 10HmaY-000000005vi-0000 ** userx@test.ex: retry timeout exceeded", (None, None, None, None, Some(Expired))),
+            ("2024-11-28 00:00:00 1tGRwu-000DBc-wm ** a@b.example R=dnslookup T=remote_smtp: retry timeout exceeded DT=0s", (None, None, None, None, Some(Expired))),
+            ("2024-11-28 00:00:00 1tGRwu-000DBc-wm ** a@b.example R=dnslookup T=remote_smtp: retry time not reached for any host after a long failure period", (None, None, None, None, Some(Expired))),
             ("2024-11-28 00:00:00 1tGRwu-000DBc-wm ** sam@taylorgroup.jp R=dnslookup: all relevant MX records point to non-existent hosts",
              (None, None, None, None, Some(Bounced))),
             ("2024-11-28 00:00:00 1tGRwu-000DBc-wm == a@b.c R=dnslookup T=remote_smtp defer (111): Connection refused", (None, None, None, None, Some(Deferred))),
@@ -747,9 +768,18 @@ mod tests {
     }
 
     #[test]
+    fn a_synchronization_error_is_a_rejection() {
+        check(&[
+            ("2013-06-02 06:54:20 [13314] SMTP protocol synchronization error (input sent without waiting for greeting): rejected connection from H=[211.148.195.192]:25936 I=[1.2.3.4]:25 input=\"GET / HTTP/1.1\\r\\n\\r\\n\"",
+             (None, None, None, None, Some(Rejected))),
+            ("2013-06-02 09:05:48 [18505] SMTP protocol synchronization error (next input sent too soon: pipelining was not advertised): rejected \"RSET\" H=ba77.mx83.fr [82.96.160.77]:58302 I=[1.2.3.4]:25 next input=\"QUIT\\r\\n\"",
+             (None, None, None, None, Some(Rejected))),
+        ]);
+    }
+
+    #[test]
     fn lines_without_a_reply() {
         for line in [
-            "2013-06-02 06:54:20 [13314] SMTP protocol synchronization error (input sent without waiting for greeting): rejected connection from H=[211.148.195.192]:25936 I=[1.2.3.4]:25 input=\"GET / HTTP/1.1\\r\\n\\r\\n\"",
             "2024-11-28 00:00:00 SMTP command timeout on connection from (x) [1.2.3.4]:2555",
             "2016-03-18 00:34:06 [7513] SMTP protocol error in \"AUTH LOGIN\" H=(ylmf-pc) [45.32.34.167]:60723 I=[172.89.0.6]:587 AUTH command used when not advertised",
             "2013-06-02 09:22:06 SMTP call from [192.0.2.109] dropped: too many syntax or protocol errors (last command was \"AUTH LOGIN\")",
