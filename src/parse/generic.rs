@@ -244,7 +244,7 @@ mod tests {
             Some(Direction::Outbound)
         );
         // A basic code alone, or numbers out of reply position, are not replies.
-        assert_eq!(on.parse(Some("qmail"), "1157519909.633171 qmail-smtpd: 421 badiprbl: ip 198.51.100.54"), None);
+        assert_eq!(on.parse(Some("qmail"), "1744358400.123456 qmail-smtpd: 421 blocked: ip 198.51.100.54"), None);
         assert_eq!(on.parse(Some("app"), "version 550 5.1.1 of the tool"), None);
         assert_eq!(on.parse(Some("app"), "x: 4.16.55.1 y"), None);
         // Lines without a syslog envelope too (Exchange's CSV protocol log).
@@ -272,7 +272,7 @@ custom:
             codes(parsers.parse(None, "2022-07-20T21:12:06.270Z,EXCHANGE-1\\Default Frontend EXCHANGE-1,08DA4F7C11473A60,9,192.168.9.241:25,192.168.9.212:53722,>,535 5.7.3 Authentication unsuccessful,")),
             Some((Some(535), Some("5.7.3".into()), Direction::Inbound, Phase::Unknown, "Authentication unsuccessful"))
         );
-        let qmail = "1157519909.633171 qmail-smtpd: 421 badiprbl: ip 198.51.100.54 rbl: example.com";
+        let qmail = "1744358400.123456 qmail-smtpd: 421 blocked: ip 198.51.100.54 listed";
         assert_eq!(codes(parsers.parse(Some("qmail"), qmail)).map(|c| c.0), Some(Some(421)));
         assert_eq!(parsers.parse(Some("other"), qmail), None, "program filter");
         assert_eq!(parsers.parse(Some("qmail"), "qmail-smtpd: 999 nope"), None, "no valid code");

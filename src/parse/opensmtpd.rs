@@ -264,7 +264,7 @@ mod tests {
             ("smtp-out: Error on session b4a942c1a10c63f2 after 1 message sent: AUTH rejected: 535 5.7.8 bad", (Some(535), Some("5.7.8"), out, Some(Phase::Auth), None)),
             ("relay: Ok for 5ba7e3a8c1b1f9e9: session=5ba7e3a8ab, from=<a@b>, to=<c@d.example>, rcpt=<->, source=1.2.3.4, relay=mx.d.example [5.6.7.8], delay=2s, stat=250 2.0.0: 123 Message accepted for delivery",
              (Some(250), Some("2.0.0"), out, Some(Phase::EndOfData), Some(Sent))),
-            ("delivery: Ok for 4296f490aa: from=<root@ix.example.com>, to=<ddp@ix.example.com>, user=ddp, method=mbox, delay=0s, stat=Delivered",
+            ("delivery: Ok for 5307a501bb: from=<ops@gw.example.com>, to=<team@gw.example.com>, user=team, method=mbox, delay=0s, stat=Delivered",
              (None, None, None, None, Some(Sent))),
         ]);
     }
@@ -275,7 +275,7 @@ mod tests {
         check(&[
             ("bf23567dd3150185 smtp failed-command command=\"RCPT TO:<root@cun.bsdsx.fr> \" result=\"550 Invalid recipient: <root@cun.bsdsx.fr>\"",
              (Some(550), None, inb, Some(Phase::Rcpt), Some(Rejected))),
-            ("b4a942c181a10c63 smtp failed-command command=\"DATA\" result=\"451 Try again later\"", (Some(451), None, inb, Some(Phase::Data), Some(Rejected))),
+            ("b4a942c181a10c63 smtp failed-command command=\"DATA\" result=\"451 Try again later please later\"", (Some(451), None, inb, Some(Phase::Data), Some(Rejected))),
             ("88166f7f21c951f4 smtp failed-command command=\"\" result=\"550 no rDNS please fix\"", (Some(550), None, inb, Some(Phase::Connect), Some(Rejected))),
             ("c1a89cb774083905 smtp failed-command command=\"AUTH LOGIN\" result=\"503 5.5.1 Invalid command: Command not supported\"",
              (Some(503), Some("5.5.1"), inb, Some(Phase::Auth), None)),
@@ -283,7 +283,7 @@ mod tests {
             // A client's command cannot pose as the result.
             ("c1a89cb774083905 smtp failed-command command=\"MAIL FROM:<a> result=\"250 2.0.0 ok\"\" result=\"553 5.1.7 Sender address syntax error\"",
              (Some(553), Some("5.1.7"), inb, Some(Phase::Mail), Some(Rejected))),
-            ("smtp-in: Failed command on session 1f55bdcdf16e28a3: \"MAIL FROM:<root@junction.example.com>  \" => 421 4.3.0: Temporary Error",
+            ("smtp-in: Failed command on session 2a66bdcdf16e1234: \"MAIL FROM:<ops@gateway.example.com>  \" => 421 4.3.0: Temporary failure",
              (Some(421), Some("4.3.0"), inb, Some(Phase::Mail), Some(Rejected))),
         ]);
     }
@@ -297,9 +297,9 @@ mod tests {
             "b4a942c181a10c63 smtp message msgid=5a3c6ee8 size=1234 nrcpt=1 proto=ESMTP",
             "b4a942c181a10c63 smtp authentication user=alice result=permfail",
             "b4a942c181a10c63 mta connecting address=smtp://127.0.0.1:2525 host=localhost",
-            "smtp-in: New session 08d856b172f69c5c from host ix.example.com [local]",
-            "smtp-in: Accepted message 4296f490 on session 08d856b172f69c5c: from=<root@ix.example.com>, to=<ddp@ix.example.com>, size=1746, ndest=1, proto=ESMTP",
-            "smtp-in: Started TLS on session 427e749c2e46f809: version=TLSv1.2, cipher=EDH-RSA-DES-CBC3-SHA, bits=112",
+            "smtp-in: New session 19e967c283f7ad6d from host gw.example.com [local]",
+            "smtp-in: Accepted message 5307a501 on session 19e967c283f7ad6d: from=<ops@gw.example.com>, to=<team@gw.example.com>, size=2210, ndest=1, proto=ESMTP",
+            "smtp-in: Started TLS on session 538f85ad3f57a910: version=TLSv1.3, cipher=TLS_AES_256_GCM_SHA384, bits=256",
             "info: OpenSMTPD 6.8.0p2 starting",
         ] {
             let record = parse(message).unwrap_or_else(|| panic!("unrecognized: {message}"));

@@ -296,9 +296,9 @@ mod tests {
     fn delivery_lines() {
         let out = Some(Outbound);
         check(&[
-            ("u31FFPtp032300: to=<deferred1@example.com>, delay=00:00:15, xdelay=00:00:15, mailer=esmtp, pri=34527, relay=[93.184.216.34] [93.184.216.34], dsn=4.3.5, stat=Deferred: 451 4.3.5 Server configuration problem",
+            ("v12AbCd7004411: to=<later@example.com>, delay=00:00:09, xdelay=00:00:09, mailer=esmtp, pri=30211, relay=[198.51.100.34] [198.51.100.34], dsn=4.3.5, stat=Deferred: 451 4.3.5 Configuration error at the receiver",
              (Some(451), Some("4.3.5"), out, Some(Phase::Unknown), Some(Deferred), 1)),
-            ("u31FFPtp032300: to=<s1@example.com>,<s2@example.com>, delay=00:00:00, xdelay=00:00:00, mailer=esmtp, pri=245938, relay=[93.184.216.34] [93.184.216.34], dsn=2.0.0, stat=Sent (ok:  Message 40279894 accepted)",
+            ("v12AbCd7004411: to=<s1@example.com>,<s2@example.com>, delay=00:00:00, xdelay=00:00:00, mailer=esmtp, pri=120044, relay=[198.51.100.34] [198.51.100.34], dsn=2.0.0, stat=Sent (Ok: queued as 7F3A1B)",
              (None, Some("2.0.0"), out, Some(Phase::EndOfData), Some(Sent), 2)),
             ("5AQHZ1a9012345: to=<a@sink.test>,<b@sink.test>,<c@sink.test>, delay=00:00:01, xdelay=00:00:01, mailer=esmtp, pri=120000, relay=[127.0.0.1] [127.0.0.1], dsn=5.1.1, reply=550-5.1.1 <a@sink.test>... no such user, stat=User unknown",
              (Some(550), Some("5.1.1"), out, Some(Phase::Unknown), Some(Bounced), 3)),
@@ -306,17 +306,17 @@ mod tests {
              (Some(451), Some("4.7.1"), out, Some(Phase::Unknown), Some(Deferred), 1)),
             ("5AQHZ1a9012345: to=<a@sink.test>, delay=00:00:01, xdelay=00:00:01, mailer=esmtp, pri=120000, relay=[127.0.0.1] [127.0.0.1], dsn=2.0.0, reply=250 2.0.0 Ok: queued as 4F2A, stat=Sent (Ok: queued as 4F2A)",
              (Some(250), Some("2.0.0"), out, Some(Phase::EndOfData), Some(Sent), 1)),
-            ("u31FFPtp032300: to=root@localhost.localdomain, ctladdr=root@localhost.localdomain (0/0), delay=00:00:00, xdelay=00:00:00, mailer=local, pri=245938, dsn=2.0.0, stat=Sent",
+            ("v12AbCd7004412: to=admin@localhost.localdomain, ctladdr=admin@localhost.localdomain (1000/1000), delay=00:00:00, xdelay=00:00:00, mailer=local, pri=30044, dsn=2.0.0, stat=Sent",
              (None, Some("2.0.0"), out, Some(Phase::None), Some(Sent), 1)),
-            ("j78ASk4e013165: to=kweek@glurpp, delay=00:00:01, xdelay=00:00:01, mailer=cyrusv2, pri=31046, relay=localhost, dsn=2.0.0",
+            ("v12AbCd7004413: to=mbox@imap, delay=00:00:01, xdelay=00:00:01, mailer=cyrusv2, pri=30046, relay=localhost, dsn=2.0.0",
              (None, Some("2.0.0"), out, Some(Phase::None), Some(Sent), 1)),
-            ("j4K97fD5028627: to=<x@y.net>, delay=00:00:01, xdelay=00:00:00, mailer=esmtp, pri=34674, relay=y.net., dsn=4.0.0, stat=Deferred: Connection refused by y.net.",
+            ("v12AbCd7004430: to=<x@y.net>, delay=00:00:01, xdelay=00:00:00, mailer=esmtp, pri=34674, relay=y.net., dsn=4.0.0, stat=Deferred: Connection refused by y.net.",
              (None, Some("4.0.0"), out, Some(Phase::Connect), Some(Deferred), 1)),
-            ("j4K97fD5028627: to=<a@b>,<c@d>, [more], delay=00:00:01, mailer=esmtp, pri=1, relay=m. [1.2.3.4], dsn=5.1.1, stat=User unknown",
+            ("v12AbCd7004430: to=<a@b>,<c@d>, [more], delay=00:00:01, mailer=esmtp, pri=1, relay=m. [1.2.3.4], dsn=5.1.1, stat=User unknown",
              (None, Some("5.1.1"), out, Some(Phase::Unknown), Some(Bounced), 2)),
-            ("j4K97fD5028627: to=<a@b>, delay=00:00:00, mailer=esmtp, pri=1, stat=queued", (None, None, None, None, None, 1)),
+            ("v12AbCd7004430: to=<a@b>, delay=00:00:00, mailer=esmtp, pri=1, stat=queued", (None, None, None, None, None, 1)),
             // A recipient that spells out a delivery is one address.
-            ("j4K97fD5028627: to=<\"x>, dsn=2.0.0, stat=Sent (250 ok)\"@victim>, delay=00:00:01, mailer=esmtp, pri=1, relay=v. [2.2.2.2], dsn=5.1.1, reply=550 5.1.1 no, stat=User unknown",
+            ("v12AbCd7004430: to=<\"x>, dsn=2.0.0, stat=Sent (250 ok)\"@victim>, delay=00:00:01, mailer=esmtp, pri=1, relay=v. [2.2.2.2], dsn=5.1.1, reply=550 5.1.1 no, stat=User unknown",
              (Some(550), Some("5.1.1"), out, Some(Phase::Unknown), Some(Bounced), 1)),
         ]);
     }
@@ -326,11 +326,11 @@ mod tests {
         let inb = Some(Inbound);
         let rej = Some(Rejected);
         check(&[
-            ("s1P819mk027713: ruleset=check_rcpt, arg1=<asservnew@freemailhost.ru>, relay=128-68-136-133.broadband.corbina.ru [128.68.136.133], reject=550 5.7.1 <asservnew@freemailhost.ru>... Relaying denied. Proper authentication required.",
+            ("v12AbCd7004414: ruleset=check_rcpt, arg1=<victim@elsewhere.example>, relay=dsl-133.isp.example [203.0.113.133], reject=550 5.7.1 <victim@elsewhere.example>... Relaying denied. Authenticate first.",
              (Some(550), Some("5.7.1"), inb, Some(Phase::Rcpt), rej, 1)),
-            ("ruleset=check_relay, arg1=leased-line-54-82.telecom.by, arg2=217.21.54.82, relay=leased-line-54-82.telecom.by [217.21.54.82], reject=421 4.3.2 Connection rate limit exceeded.",
+            ("ruleset=check_relay, arg1=line-82.isp.example, arg2=203.0.113.82, relay=line-82.isp.example [203.0.113.82], reject=421 4.3.2 Too many connections from your address.",
              (Some(421), Some("4.3.2"), inb, Some(Phase::Connect), rej, 1)),
-            ("55IC59VD017002: ruleset=check_rcpt, arg1=<s@t.it>, relay=[45.125.66.67], reject=450 4.4.0 <s@t.it>... Relaying temporarily denied. Cannot resolve PTR record for 45.125.66.67",
+            ("v12AbCd7004415: ruleset=check_rcpt, arg1=<s@t.example>, relay=[198.51.100.67], reject=450 4.4.0 <s@t.example>... Relaying temporarily denied. No PTR record for 198.51.100.67",
              (Some(450), Some("4.4.0"), inb, Some(Phase::Rcpt), rej, 1)),
             ("j2OFquVD026245: ruleset=check_mail, arg1=<\"a, reject=250 2.0.0 ok\"@x>, relay=m [1.2.3.4], reject=553 5.1.8 <a@x>... Domain of sender address does not exist",
              (Some(553), Some("5.1.8"), inb, Some(Phase::Mail), rej, 1)),
@@ -338,7 +338,7 @@ mod tests {
              (Some(550), Some("5.7.1"), inb, Some(Phase::Rcpt), rej, 1)),
             ("5AQHZ1a9012345: Milter: data, reject=554 5.7.1 Rejected by content filter",
              (Some(554), Some("5.7.1"), inb, Some(Phase::EndOfData), rej, 1)),
-            ("j4KAfETR005770: somehost.example.com.: SMTP DATA-2 protocol error: 571 Message Refused",
+            ("v12AbCd7004416: mx.dest.example.: SMTP DATA-2 protocol error: 571 Message not accepted",
              (Some(571), None, Some(Outbound), Some(Phase::EndOfData), None, 1)),
         ]);
     }
@@ -346,27 +346,27 @@ mod tests {
     #[test]
     fn lines_without_a_reply() {
         for message in [
-            "55HIbcGI002794: <baduser@yourhost.com>... User unknown",
-            "55HIbcGI002794: from=<root@yourhost.com>, size=108, class=0, nrcpts=0, proto=ESMTP, daemon=MTA-v4, relay=[192.168.1.45]",
-            "06QDQnNf050438: example.com [IPv6:2001:DB8::1] did not issue MAIL/EXPN/VRFY/ETRN during connection to IPv6",
-            "06I02CNi016764: AUTH failure (LOGIN): authentication failure (-13) SASL(-13): authentication failure: checkpass failed, user=u@example.com, relay=example.com [192.0.2.3] (may be forged)",
-            "j4K970hV028494: j4K975hV028499: DSN: Service unavailable",
-            "j4KDbUaV007215[2]: \\263\\273\\270\\276\\264\\353 clknwtmpxu dn",
-            "s1GNXHYB005133: [190.5.230.178]: possible SMTP attack: command=AUTH, count=5",
-            "starting daemon (8.12.9): SMTP+queueing@01:00:00",
-            "u31FFPtp032300: Milter: no active filter",
-            "j78ASk4e013165: done; delay=00:00:01, ntries=1",
+            "v12AbCd7004417: <nobody@here.example>... User unknown",
+            "v12AbCd7004417: from=<a@sender.example>, size=2208, class=0, nrcpts=0, proto=ESMTP, daemon=MTA-v4, relay=[192.0.2.45]",
+            "v12AbCd7004418: probe.example [IPv6:2001:db8::7] did not issue MAIL/EXPN/VRFY/ETRN during connection to MTA-v6",
+            "v12AbCd7004419: AUTH failure (PLAIN): authentication failure (-13) SASL(-13): authentication failure: Password verification failed, user=u@example.com, relay=guess.example [192.0.2.3]",
+            "v12AbCd7004420: v12AbCe7004421: DSN: Mailbox unavailable",
+            "v12AbCd7004422[2]: \\310\\341\\262\\342 subject text",
+            "v12AbCd7004423: [203.0.113.178]: possible SMTP attack: command=AUTH, count=7",
+            "starting daemon (8.17.1): SMTP+queueing@00:30:00",
+            "v12AbCd7004424: Milter: no active filter",
+            "v12AbCd7004425: done; delay=00:00:02, ntries=1",
         ] {
             let record = parse(message).unwrap_or_else(|| panic!("unrecognized: {message}"));
             assert_eq!((record.reply, record.delivery), (None, None), "{message}");
         }
-        assert_eq!(parse("j4K970hV028494: something new: 550 5.1.1 no"), None);
+        assert_eq!(parse("v12AbCd7004426: something new: 550 5.1.1 no"), None);
     }
 
     #[test]
     fn queue_ids() {
-        assert_eq!(strip_queue_ids("j4K488I4001736: j4K6MJcE012524: sender notify: x"), "sender notify: x");
-        assert_eq!(strip_queue_ids("j4KDbUaV007215[2]: rest"), "rest");
+        assert_eq!(strip_queue_ids("v12AbCd7004427: v12AbCe7004428: sender notify: x"), "sender notify: x");
+        assert_eq!(strip_queue_ids("v12AbCd7004429[2]: rest"), "rest");
         assert_eq!(strip_queue_ids("ruleset=check_relay, x"), "ruleset=check_relay, x");
         assert_eq!(strip_queue_ids("starting daemon"), "starting daemon");
     }
