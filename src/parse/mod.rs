@@ -331,6 +331,7 @@ mod tests {
             ("2025-04-11 08:12:09 info exim[6003]: [6003] SMTP protocol error in \"AUTH CRAM-MD5\" H=(PC) [192.0.2.29]:5816 I=[192.0.2.1]:25 Ci=6003 CRAM-MD5 authentication mechanism not supported", Some(Mta::Exim)),
             ("d2b90dc885194a16 smtp failed-command command=\"AUTH LOGIN\" result=\"503 5.5.1 Invalid command: Command not supported\"", Some(Mta::Opensmtpd)),
             ("2019-10-22 03:39:17 mx1 dovecot[12]: imap-login: x", None),
+            ("2025-04-11 08:12:16 mx1 postfix/smtpd[12]: connect from unknown[192.0.2.9]", Some(Mta::Postfix)),
             ("P Received: from mailer by mail.example.com with local (Exim 4.96)", None),
             ("2025-04-11 08:12:10   SMTP Server [0A1B:0042-0000000123] Connection from [192.0.2.2] rejected for policy reasons.", None),
         ] {
