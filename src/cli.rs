@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use clap::{Parser, ValueEnum};
 
 use crate::config::{Config, SourceConfig};
+use crate::decode::Format;
+use crate::parse::MtaSelection;
 use crate::source::file::{StartAt, Target};
 use crate::source::syslog::SyslogOptions;
 use crate::source::{FollowOptions, SourceKind, SourceSpec};
@@ -22,7 +24,7 @@ pub const DEFAULT_LOG_PATH: &str = "/var/log/mail.log";
 #[command(
     name = "mta_exporter",
     version,
-    about = "Prometheus exporter for mail servers: finds every SMTP reply code in Postfix logs, classifies it, and serves the counts.",
+    about = "Prometheus exporter for mail servers: finds every SMTP reply code in Postfix, Exim, Sendmail and OpenSMTPD logs, classifies it, and serves the counts.",
     after_help = "Example: mta_exporter --log.path /var/log/mail.log\nThen: curl -s localhost:10040/metrics"
 )]
 pub struct Cli {
@@ -136,7 +138,12 @@ impl Cli {
             let listen = first_address(address, "--syslog.listen-address")?;
             let mut options = SyslogOptions::new(listen);
             options.max_message_bytes = config.limits.max_line_bytes;
-            specs.push(SourceSpec { name: "syslog".into(), kind: SourceKind::Syslog(options) });
+            specs.push(SourceSpec {
+                name: "syslog".into(),
+                kind: SourceKind::Syslog(options),
+                format: Format::Auto,
+                mta: MtaSelection::Auto,
+            });
         }
         if specs.is_empty() {
             let source = SourceConfig { path: Some(DEFAULT_LOG_PATH.into()), ..SourceConfig::default() };
@@ -188,7 +195,12 @@ impl Cli {
         } else {
             return Err("a source must have one of path, command or syslog".into());
         };
-        Ok(SourceSpec { name: source.name.clone().unwrap_or(default_name), kind })
+        Ok(SourceSpec {
+            name: source.name.clone().unwrap_or(default_name),
+            kind,
+            format: source.format,
+            mta: source.mta,
+        })
     }
 }
 

@@ -10,8 +10,11 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use crate::classify::causes::{CauseRules, RuleError, RuleSpec};
+use crate::decode::Format;
 use crate::framing::DEFAULT_MAX_LINE;
 use crate::metrics::DEFAULT_MAX_SERIES;
+use crate::parse::generic::ParserError;
+use crate::parse::{MtaSelection, OtherParsers, ParsersSpec};
 use crate::source::watch::WatchMode;
 use crate::source::FollowOptions;
 
@@ -27,6 +30,9 @@ pub struct Config {
     pub follow: Follow,
     #[serde(default)]
     pub causes: Causes,
+    /// Parsers for programs no built-in parser knows.
+    #[serde(default)]
+    pub parsers: ParsersSpec,
 }
 
 /// One source: exactly one of `path`, `command` or `syslog`.
@@ -50,6 +56,14 @@ pub struct SourceConfig {
     /// Read the file from its beginning instead of its end at start.
     #[serde(default)]
     pub from_beginning: Option<bool>,
+    /// The line format: `auto` (detected per line), `plain`, `cri`,
+    /// `docker`, `journald-json`.
+    #[serde(default)]
+    pub format: Format,
+    /// The MTA that wrote the lines: `auto` (from the syslog program name or
+    /// the line format), `postfix`, `exim`, `sendmail`, `opensmtpd`.
+    #[serde(default)]
+    pub mta: MtaSelection,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -152,6 +166,8 @@ pub enum ConfigError {
     Invalid { path: PathBuf, message: String },
     #[error("config file {path}: {source}")]
     Rules { path: PathBuf, source: RuleError },
+    #[error("config file {path}: {source}")]
+    Parsers { path: PathBuf, source: ParserError },
 }
 
 impl Config {
@@ -159,6 +175,7 @@ impl Config {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
         let config = Config::parse(&text).map_err(|message| ConfigError::Invalid { path: path.into(), message })?;
         config.cause_rules().map_err(|source| ConfigError::Rules { path: path.into(), source })?;
+        config.other_parsers().map_err(|source| ConfigError::Parsers { path: path.into(), source })?;
         Ok(config)
     }
 
@@ -201,6 +218,11 @@ impl Config {
             }
         }
         Ok(config)
+    }
+
+    /// The compiled `parsers:` section.
+    pub fn other_parsers(&self) -> Result<OtherParsers, ParserError> {
+        OtherParsers::compile(&self.parsers)
     }
 
     /// The configured rules followed by the built-in ones (unless replaced).
@@ -270,10 +292,38 @@ mod tests {
     }
 
     #[test]
+    fn sources_name_their_format_and_mta() {
+        let config = Config::parse(
+            "sources:\n  - path: /var/log/containers/mx.log\n    format: cri\n    mta: exim\n  - path: /var/log/mail.log\nparsers:\n  generic: true\n  custom:\n    - name: qmail\n      program: qmail\n      regex: 'qmail-smtpd: (?P<code>[245]\\d\\d) (?P<text>.*)'\n",
+        )
+        .expect("valid");
+        assert_eq!(config.sources[0].format, Format::Cri);
+        assert_eq!(config.sources[0].mta, MtaSelection::Exim);
+        assert_eq!(config.sources[1].format, Format::Auto);
+        assert_eq!(config.sources[1].mta, MtaSelection::Auto);
+        assert!(config.other_parsers().expect("compiles").is_active());
+        let err = Config::parse("sources:\n  - path: x\n    format: json\n").unwrap_err();
+        assert!(err.contains("json"), "{err}");
+        let err = Config::parse("sources:\n  - path: x\n    mta: qmail\n").unwrap_err();
+        assert!(err.contains("qmail"), "{err}");
+        let config = Config::parse("parsers:\n  custom:\n    - name: bad\n      regex: '(?P<code>'\n").expect("parses");
+        assert!(config.other_parsers().unwrap_err().to_string().contains("bad"));
+    }
+
+    #[test]
     fn the_shipped_example_is_valid() {
         let config = Config::parse(include_str!("../config/example.yaml")).expect("config/example.yaml parses");
         config.cause_rules().expect("its rules compile");
+        let others = config.other_parsers().expect("its parsers compile");
         assert_eq!(config.sources.len(), 1);
+        // The custom parser of the example (and of README's "Other MTAs").
+        let mut parser = crate::parse::LineParser::new(MtaSelection::Auto, std::sync::Arc::new(others));
+        let line = "Apr 10 03:47:57 web courieresmtpd: error,relay=::ffff:1.2.3.4,from=<a@b.example>,to=<c@d.example>: 550 User unknown.";
+        let crate::parse::Line::Mta(record) = parser.parse(line) else { panic!("not counted: {line}") };
+        let reply = record.reply.expect("a reply");
+        assert_eq!(record.mta, crate::model::Mta::Other);
+        assert_eq!((reply.code.map(|c| c.value()), reply.enhanced, reply.text), (Some(550), None, "User unknown."));
+        assert_eq!(reply.direction, crate::model::Direction::Inbound);
     }
 
     #[test]

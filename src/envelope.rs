@@ -1,11 +1,14 @@
 //! Line envelopes: the syslog-style prefix (`timestamp host program[pid]: `)
 //! that a log line carries before the MTA's own text.
 //!
-//! Owns the three prefixes that mail log *files* use: RFC 3164 as syslogd
-//! and rsyslog's traditional format write it (space- or zero-padded day, an
+//! Owns the prefixes that mail log *files* use: RFC 3164 as syslogd and
+//! rsyslog's traditional format write it (space- or zero-padded day, an
 //! optional BSD `<facility.level>` tag, an optional `<PRI>`), RFC 3339 as
-//! Debian 12+/RHEL 8+ rsyslog writes it, and Postfix's own `maillog_file`
-//! (RFC 3164 shape with a zero-padded day).
+//! Debian 12+/RHEL 8+ rsyslog writes it, Postfix's own `maillog_file`
+//! (RFC 3164 shape with a zero-padded day), and RFC 5424 (`<PRI>1
+//! TIMESTAMP HOST APP PROCID MSGID [SD] MSG`, with or without structured
+//! data), which a few relays write to files. `\r\n` endings are removed by
+//! the framing, and lines are read lossily before they get here.
 //!
 //! This is hand-written on purpose: `syslog_loose` parses the same lines
 //! (and is the right tool for messages arriving on a syslog socket) but costs
@@ -13,7 +16,9 @@
 //! genlog.py file), which alone would exceed the exporter's whole per-line
 //! budget. The prefix of a file line is a fixed shape that a byte scanner
 //! reads in a few dozen nanoseconds, and the timestamp is only turned into a
-//! number once per read batch, not per line.
+//! number once per read batch, not per line. RFC 5424 lines (recognized by
+//! their `<PRI>1 ` start) are rare in files and have structured data with
+//! escapes: those go to `syslog_loose`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -37,6 +42,8 @@ pub enum Timestamp<'a> {
     Rfc3164(&'a str),
     /// `2026-11-28T17:35:01.123456+00:00`.
     Rfc3339(&'a str),
+    /// An RFC 5424 line with the nil timestamp `-`.
+    Nil,
 }
 
 const MONTHS: [&[u8; 3]; 12] =
@@ -47,6 +54,9 @@ const MONTHS: [&[u8; 3]; 12] =
 pub fn parse(line: &str) -> Option<Envelope<'_>> {
     let bytes = line.as_bytes();
     let mut pos = skip_pri(bytes);
+    if pos > 0 && bytes.get(pos) == Some(&b'1') && bytes.get(pos + 1) == Some(&b' ') {
+        return rfc5424(line, pos + 2);
+    }
     let (timestamp, ts_end) = match bytes.get(pos) {
         Some(b'0'..=b'9') => {
             let len = rfc3339_len(&bytes[pos..])?;
@@ -78,6 +88,30 @@ pub fn parse(line: &str) -> Option<Envelope<'_>> {
     let (host, tag_start) = if is_tag(first) { ("", pos) } else { (first, first_end + 1) };
     let (program, pid, message_start) = parse_tag(line, tag_start)?;
     Some(Envelope { timestamp, host, program, pid, message: &line[message_start..] })
+}
+
+/// `<PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG`; `header` is where the
+/// timestamp starts. The program is APP-NAME; a nil (`-`) host or PROCID is
+/// empty / absent.
+fn rfc5424(line: &str, header: usize) -> Option<Envelope<'_>> {
+    let message = syslog_loose::parse_message_with_year_exact(line, |_| 1970, syslog_loose::Variant::RFC5424).ok()?;
+    let program = message.appname?;
+    let mut tokens = line[header..].split(' ');
+    let timestamp = match tokens.next()? {
+        "-" => Timestamp::Nil,
+        text => Timestamp::Rfc3339(text),
+    };
+    let _host = tokens.next();
+    let _app = tokens.next();
+    let pid = tokens.next().filter(|p| *p != "-");
+    let text = message.msg;
+    Some(Envelope {
+        timestamp,
+        host: message.hostname.unwrap_or(""),
+        program,
+        pid,
+        message: text.strip_prefix('\u{feff}').unwrap_or(text),
+    })
 }
 
 fn skip_pri(bytes: &[u8]) -> usize {
@@ -199,6 +233,7 @@ impl Timestamp<'_> {
                     this_year
                 }
             }
+            Timestamp::Nil => return None,
         };
         let secs = u64::try_from(secs).ok()?;
         Some(UNIX_EPOCH + Duration::from_secs(secs))
@@ -292,6 +327,19 @@ mod tests {
             ("<22>Nov  8 17:35:01 h postfix/smtp[1]: z", Some(("h", "postfix/smtp", Some("1"), "z"))),
             ("Nov  8 17:35:01 postfix/smtp[1]: no host", Some(("", "postfix/smtp", Some("1"), "no host"))),
             ("Nov  8 17:35:01 h postfix/smtp[1]:", Some(("h", "postfix/smtp", Some("1"), ""))),
+            (
+                "<22>1 2026-11-28T17:35:01.123456+00:00 mx1 postfix/smtpd 3967801 - - NOQUEUE: reject: RCPT from x[1.2.3.4]: 554 5.7.1 no",
+                Some(("mx1", "postfix/smtpd", Some("3967801"), "NOQUEUE: reject: RCPT from x[1.2.3.4]: 554 5.7.1 no")),
+            ),
+            (
+                "<22>1 2026-11-28T17:35:01Z mx1 exim - - [meta sequenceId=\"1\" note=\"a \\] b\"][origin ip=\"10.0.0.1\"] 1tGRwu-005JDt-tU Completed",
+                Some(("mx1", "exim", None, "1tGRwu-005JDt-tU Completed")),
+            ),
+            (
+                "<22>1 - - smtpd 88 ID47 - \u{feff}88166f7f21c951f4 smtp connected address=1.2.3.4 host=<unknown>",
+                Some(("", "smtpd", Some("88"), "88166f7f21c951f4 smtp connected address=1.2.3.4 host=<unknown>")),
+            ),
+            ("<22>1 2026-11-28T17:35:01Z mx1 - - - no program", None),
             ("2023-05-30 06:10:13.345 login authenticator failed", None),
             ("1999-03-02 09:44:33 10HmaX-000000005vi-0000 => b@test.ex", None),
             ("Nov  8 17:35:01 host just some words", None),

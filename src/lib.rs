@@ -6,9 +6,12 @@
 //! * [`source`] — where lines come from: files followed across rotation,
 //!   one thread per source.
 //! * [`framing`] — bytes to complete lines, bounded memory, no per-line allocation.
+//! * [`decode`] — line formats around the log text: plain, container (CRI,
+//!   Docker json-file) and journald JSON, partial lines joined.
 //! * [`envelope`] — the syslog-style prefix (`timestamp host program[pid]: `).
-//! * [`parse`] — MTA parsers (one file per MTA): a line to a [`parse::Record`]
-//!   (the reply it carries, the delivery outcome it reports).
+//! * [`parse`] — MTA parsers (one file per MTA: Postfix, Exim, Sendmail,
+//!   OpenSMTPD, and user-defined ones): a line to a [`parse::Record`] (the
+//!   reply it carries, the delivery outcome it reports).
 //! * [`classify`] — a reply to its class, category and cause (the cause rule
 //!   table is data: `config/causes.yaml`).
 //! * [`metrics`] — the metric contract and the per-source counter handles.
@@ -25,6 +28,7 @@
 pub mod classify;
 pub mod cli;
 pub mod config;
+pub mod decode;
 pub mod envelope;
 pub mod framing;
 pub mod http;

@@ -52,6 +52,7 @@ fn main() -> ExitCode {
 fn run(settings: Settings) -> anyhow::Result<()> {
     let rules = settings.config.cause_rules()?;
     let classifier = Arc::new(Classifier::new(rules));
+    let others = Arc::new(settings.config.other_parsers()?);
     let metrics = Metrics::new(MetricsOptions { max_series_per_family: settings.config.limits.max_series_per_family });
     let shutdown = Shutdown::new();
 
@@ -61,7 +62,8 @@ fn run(settings: Settings) -> anyhow::Result<()> {
     for spec in &settings.sources {
         tracing::info!(source = %spec.name, kind = spec.kind_label(), location = %spec.location(), "source configured");
     }
-    let sources = source::Sources::start(&settings.sources, settings.follow.clone(), &metrics, &classifier, &shutdown)?;
+    let sources =
+        source::Sources::start(&settings.sources, settings.follow.clone(), &metrics, &classifier, &others, &shutdown)?;
     let state =
         Arc::new(AppState { metrics, telemetry_path: settings.telemetry_path.clone(), sources: sources.board() });
     for listener in &listeners {

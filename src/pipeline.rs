@@ -1,22 +1,46 @@
-//! The per-source line pipeline: framed bytes → envelope and MTA parser →
-//! classifier → counters. One [`Pipeline`] per source, owned by the thread
-//! that reads the source, so nothing here locks on the hot path.
+//! The per-source line pipeline: framed bytes → line format decoder →
+//! envelope and MTA parser → classifier → counters. One [`Pipeline`] per
+//! source, owned by the thread that reads the source, so nothing here locks
+//! on the hot path.
 //!
 //! Sources hand lines to [`Pipeline::process`] (files, stdin, commands) or
 //! an already split envelope to [`Pipeline::process_envelope`] (the syslog
-//! listener), and call [`Pipeline::end_batch`] after each read: the log's own
+//! listener), call [`Pipeline::end_batch`] after each read — the log's own
 //! timestamp of the batch's last line is turned into a number only there,
-//! not once per line.
+//! not once per line — and [`Pipeline::finish`] when a stream ends, so a
+//! partial line the decoder still holds is counted.
 
-use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::classify::Classifier;
-use crate::envelope::{self, Envelope, Timestamp};
-use crate::framing::FramedLine;
+use crate::decode::{Decoder, Entry, Format};
+use crate::envelope::{Envelope, Timestamp};
+use crate::framing::{FramedLine, DEFAULT_MAX_LINE};
 use crate::metrics::{LineResult, Metrics, Recorder, SourceHandles};
-use crate::parse::{self, Line};
+use crate::parse::{Line, LineParser, MtaSelection, OtherParsers};
+
+/// How a source's lines are read: its line format, its MTA, and the parsers
+/// for lines no built-in parser claims.
+#[derive(Clone, Debug)]
+pub struct LineOptions {
+    pub format: Format,
+    pub mta: MtaSelection,
+    pub others: Arc<OtherParsers>,
+    /// Cap for partial lines joined by the decoder.
+    pub max_line_bytes: usize,
+}
+
+impl Default for LineOptions {
+    fn default() -> Self {
+        LineOptions {
+            format: Format::Auto,
+            mta: MtaSelection::Auto,
+            others: Arc::new(OtherParsers::default()),
+            max_line_bytes: DEFAULT_MAX_LINE,
+        }
+    }
+}
 
 /// Longest timestamp text kept (RFC 3339 with nanoseconds and a zone is 35).
 const STAMP_MAX: usize = 40;
@@ -35,16 +59,30 @@ pub struct Pipeline {
     recorder: Recorder,
     health: SourceHandles,
     last_stamp: LastStamp,
+    decoder: Decoder,
+    parser: LineParser,
 }
 
 impl Pipeline {
+    /// A pipeline with the default line options (format and MTA detected per line).
     pub fn new(source: &str, metrics: &Arc<Metrics>, classifier: Arc<Classifier>) -> Self {
+        Pipeline::with_options(source, metrics, classifier, LineOptions::default())
+    }
+
+    pub fn with_options(
+        source: &str,
+        metrics: &Arc<Metrics>,
+        classifier: Arc<Classifier>,
+        options: LineOptions,
+    ) -> Self {
         Pipeline {
             source: Arc::from(source),
             classifier,
             recorder: metrics.recorder(source),
             health: metrics.source_handles(source),
             last_stamp: LastStamp::None,
+            decoder: Decoder::new(options.format, options.max_line_bytes),
+            parser: LineParser::new(options.mta, options.others),
         }
     }
 
@@ -53,22 +91,24 @@ impl Pipeline {
         self.recorder.add_bytes(n);
     }
 
-    /// Parses, classifies and counts one line.
-    pub fn process(&mut self, line: FramedLine<'_>) -> LineResult {
+    /// Decodes, parses, classifies and counts one framed line. `None` when
+    /// it was part of a longer line (a CRI `P` or Docker partial line) that
+    /// is counted once it is complete.
+    pub fn process(&mut self, line: FramedLine<'_>) -> Option<LineResult> {
         if line.truncated {
             self.health.truncated_line();
         }
-        // Mail logs are UTF-8 or close to it; a line that is not is read
-        // lossily (one allocation, for that line only) and never dropped.
-        let text: Cow<'_, str> = String::from_utf8_lossy(line.bytes);
-        match envelope::parse(&text) {
-            Some(envelope) => {
-                self.remember(envelope.timestamp);
-                let parsed = parse::parse_envelope(&envelope);
-                self.record(&parsed, &text)
-            }
-            None => self.record(&Line::Unrecognized, &text),
+        let entry = self.decoder.decode(line.bytes)?;
+        if entry == Entry::Invalid {
+            tracing::debug!(source = %self.source, line = %String::from_utf8_lossy(line.bytes), "line not in the source's configured format");
         }
+        Some(self.entry(entry))
+    }
+
+    /// Counts what partial lines the decoder still holds: call it when the
+    /// input has ended (end of stdin, a command that exited).
+    pub fn finish(&mut self) -> Vec<LineResult> {
+        self.decoder.flush().into_iter().map(|entry| self.entry(entry)).collect()
     }
 
     /// Parses, classifies and counts a message whose envelope was already
@@ -85,7 +125,7 @@ impl Pipeline {
         if let Some(time) = time {
             self.last_stamp = LastStamp::Time(time);
         }
-        let parsed = parse::parse_envelope(envelope);
+        let parsed = self.parser.parse_entry(envelope.program, envelope.message);
         self.record(&parsed, envelope.message)
     }
 
@@ -109,11 +149,32 @@ impl Pipeline {
         let (rfc3339, text) = match stamp {
             Timestamp::Rfc3339(text) => (true, text),
             Timestamp::Rfc3164(text) => (false, text),
+            Timestamp::Nil => return,
         };
         if text.len() <= STAMP_MAX {
             let mut bytes = [0; STAMP_MAX];
             bytes[..text.len()].copy_from_slice(text.as_bytes());
             self.last_stamp = LastStamp::Text { rfc3339, len: text.len(), bytes };
+        }
+    }
+
+    fn entry(&mut self, entry: Entry<'_>) -> LineResult {
+        match &entry {
+            Entry::Text(text) => {
+                let (stamp, parsed) = self.parser.parse_stamped(text);
+                if let Some(stamp) = stamp {
+                    self.remember(stamp);
+                }
+                self.record(&parsed, text)
+            }
+            Entry::Journal { program, message, realtime_us, .. } => {
+                if let Some(us) = realtime_us {
+                    self.last_stamp = LastStamp::Time(UNIX_EPOCH + Duration::from_micros(*us));
+                }
+                let parsed = self.parser.parse_entry(program, message);
+                self.record(&parsed, message)
+            }
+            Entry::Invalid => self.record(&Line::Unrecognized, ""),
         }
     }
 
@@ -123,7 +184,7 @@ impl Pipeline {
             _ => None,
         };
         let result = self.recorder.record(parsed, classification);
-        if result == LineResult::Unrecognized {
+        if result == LineResult::Unrecognized && !text.is_empty() {
             tracing::debug!(source = %self.source, line = %text, "unrecognized line");
         }
         result

@@ -98,12 +98,11 @@ fn counts_appended_lines_exactly() {
         (4.0, 1.0, 1.0, 1.0)
     );
     assert_eq!(sum(&samples, "mta_log_bytes_total", &[]), appended as f64);
-    assert!(exporter
-        .stderr
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|l| l.contains("unrecognized line") && l.contains("garbage line")));
+    // The log line is written when the line is counted, but read from the
+    // child's stderr by another thread: wait for it rather than race it.
+    common::wait_until(|| {
+        exporter.stderr.lock().unwrap().iter().any(|l| l.contains("unrecognized line") && l.contains("garbage line"))
+    });
     assert!(samples.keys().any(|(name, _)| name == "process_resident_memory_bytes"));
     assert_eq!(sum(&samples, "mta_exporter_build_info", &[]), 1.0);
     assert!(exporter.terminate().success());
@@ -214,4 +213,79 @@ fn bad_input_is_one_clear_line_and_a_failing_exit() {
     let (code, stderr) = run(&["--log.path", log.to_str().unwrap(), "--web.listen-address", &address]);
     assert_eq!(code, Some(1));
     assert!(stderr.contains("cannot listen on") && stderr.trim().lines().count() == 1, "{stderr}");
+}
+
+#[test]
+fn an_exim_mainlog_needs_no_configuration() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("mainlog");
+    append(&log, "");
+    let exporter = Exporter::start(&["--log.path", log.to_str().unwrap()]);
+    common::wait_until(|| exporter.get("/-/ready").0 == 200);
+    append(
+        &log,
+        "2026-11-28 17:35:01.123 [4242] 1tGRwu-000DBc-0s => anna@gmail.com R=dnslookup T=remote_smtp H=gmail-smtp-in.l.google.com [142.250.102.26] X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=yes C=\"250 2.0.0 OK  1732815301 - gsmtp\"\n\
+         2026-11-28 17:35:02.456 [4243] 1tGRwu-000DBc-0t == bob@example.org R=dnslookup T=remote_smtp defer (-44) H=mx.example.org [198.51.100.7]: SMTP error from remote mail server after RCPT TO:<bob@example.org>: 451-4.7.1 Greylisted\\n451 4.7.1 come back later\n\
+         2026-11-28 17:35:03.789 [4244] H=(spam.example) [203.0.113.9] F=<x@spam.example> rejected RCPT <info@example.com>: relay not permitted\n\
+         2026-11-28 17:35:04.000 [4245] 1tGRwu-000DBc-0s Completed\n",
+    );
+    let samples = exporter.metrics_when(|s| lines_read(s) >= 4.0);
+    let replies = |labels: &[(&str, &str)]| sum(&samples, "mta_smtp_replies_total", labels);
+    assert_eq!(replies(&[("mta", "exim")]), 2.0);
+    assert_eq!(replies(&[("mta", "exim"), ("code", "250"), ("phase", "end_of_data"), ("direction", "outbound")]), 1.0);
+    assert_eq!(
+        replies(&[("mta", "exim"), ("code", "451"), ("enhanced", "4.7.1"), ("phase", "rcpt"), ("cause", "greylisted")]),
+        1.0
+    );
+    let deliveries = |status| sum(&samples, "mta_deliveries_total", &[("mta", "exim"), ("status", status)]);
+    assert_eq!((deliveries("sent"), deliveries("deferred"), deliveries("rejected")), (1.0, 1.0, 1.0));
+    let result = |r| sum(&samples, "mta_log_lines_total", &[("result", r)]);
+    assert_eq!((result("reply"), result("recognized"), result("unrecognized")), (2.0, 2.0, 0.0));
+}
+
+#[test]
+fn sources_with_container_and_journald_formats() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cri = dir.path().join("smtpd.log");
+    let journal = dir.path().join("journal.json");
+    let config = dir.path().join("config.yaml");
+    fs::write(
+        &config,
+        format!(
+            "sources:\n  - path: {}\n    name: opensmtpd\n    format: cri\n    mta: opensmtpd\n  - path: {}\n    name: journal\n    format: journald-json\n",
+            cri.display(),
+            journal.display()
+        ),
+    )
+    .unwrap();
+    append(&cri, "");
+    append(&journal, "");
+    let exporter = Exporter::start(&["--config.file", config.to_str().unwrap()]);
+    common::wait_until(|| exporter.get("/-/ready").0 == 200);
+    append(
+        &cri,
+        "2026-11-28T17:35:01.1Z stdout P c1a89cb774083905 smtp failed-command command=\"RCPT TO:<x@y.example>\" \n",
+    );
+    append(&cri, "2026-11-28T17:35:01.2Z stdout F result=\"550 Invalid recipient: <x@y.example>\"\n");
+    append(
+        &journal,
+        "{\"SYSLOG_IDENTIFIER\":\"sm-mta\",\"MESSAGE\":\"55IC59VD017002: to=<a@b.example>,<c@b.example>, delay=00:00:01, xdelay=00:00:01, mailer=esmtp, pri=1, relay=mx.b.example. [192.0.2.8], dsn=4.7.1, reply=451 4.7.1 Greylisted, stat=Deferred: 451 4.7.1 Greylisted\",\"__REALTIME_TIMESTAMP\":\"1795887301123456\"}\n",
+    );
+    let samples = exporter.metrics_when(|s| lines_read(s) >= 2.0);
+    let by_source = |source, result| sum(&samples, "mta_log_lines_total", &[("source", source), ("result", result)]);
+    assert_eq!((by_source("opensmtpd", "reply"), by_source("journal", "reply")), (1.0, 1.0));
+    assert_eq!(
+        sum(
+            &samples,
+            "mta_smtp_replies_total",
+            &[("mta", "opensmtpd"), ("direction", "inbound"), ("code", "550"), ("phase", "rcpt")]
+        ),
+        1.0
+    );
+    // Two recipients on one Sendmail line: one reply and one deferral each.
+    assert_eq!(
+        sum(&samples, "mta_smtp_replies_total", &[("mta", "sendmail"), ("code", "451"), ("enhanced", "4.7.1")]),
+        2.0
+    );
+    assert_eq!(sum(&samples, "mta_deliveries_total", &[("mta", "sendmail"), ("status", "deferred")]), 2.0);
 }

@@ -11,7 +11,12 @@ use mta_exporter::source::file::StartAt;
 use mta_exporter::source::{FollowOptions, Reconciled, SourceKind, SourceSpec, Sources};
 
 fn spec(name: &str, path: &std::path::Path) -> SourceSpec {
-    SourceSpec { name: name.into(), kind: SourceKind::File { path: path.to_path_buf(), start: StartAt::Beginning } }
+    SourceSpec {
+        name: name.into(),
+        kind: SourceKind::File { path: path.to_path_buf(), start: StartAt::Beginning },
+        format: Default::default(),
+        mta: Default::default(),
+    }
 }
 
 fn lines(metrics: &Metrics, source: &str) -> f64 {
@@ -42,7 +47,8 @@ fn reconcile_starts_stops_and_keeps() {
     let shutdown = Shutdown::new();
     let options = FollowOptions { poll_interval: std::time::Duration::from_millis(50), ..FollowOptions::default() };
     let mut sources =
-        Sources::start(&[spec("a", &a), spec("b", &b)], options, &metrics, &classifier, &shutdown).unwrap();
+        Sources::start(&[spec("a", &a), spec("b", &b)], options, &metrics, &classifier, &Default::default(), &shutdown)
+            .unwrap();
     let board = sources.board();
     wait_for(&metrics, "a", 1.0);
     wait_for(&metrics, "b", 1.0);

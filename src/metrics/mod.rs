@@ -369,8 +369,10 @@ impl Recorder {
     }
 
     fn record_mta(&mut self, record: &Record<'_>, classification: Option<Classification>) -> LineResult {
+        // A Sendmail line that lists several recipients counts once per recipient.
+        let times = u64::from(record.recipients.max(1));
         if let Some(status) = record.delivery {
-            self.delivery(record.mta, status).inc();
+            self.delivery(record.mta, status).inc_by(times);
         }
         let (Some(reply), Some(c)) = (record.reply, classification) else {
             return LineResult::Recognized;
@@ -382,9 +384,9 @@ impl Recorder {
                 let (counter, folded) = metrics.reject_warnings.resolve(key, || key.labels(), || key.folded());
                 (counter, folded.then(|| metrics.overflow_counter(metrics.reject_warnings.name)))
             });
-            counter.inc();
+            counter.inc_by(times);
             if let Some(overflow) = overflow {
-                overflow.inc();
+                overflow.inc_by(times);
             }
             return LineResult::Recognized;
         }
@@ -403,9 +405,9 @@ impl Recorder {
             let (counter, folded) = metrics.replies.resolve(key, || key.labels(), || key.folded());
             (counter, folded.then(|| metrics.overflow_counter(metrics.replies.name)))
         });
-        counter.inc();
+        counter.inc_by(times);
         if let Some(overflow) = overflow {
-            overflow.inc();
+            overflow.inc_by(times);
         }
         LineResult::Reply
     }

@@ -28,10 +28,86 @@ pub fn looks_like_reply(text: &str) -> bool {
         .any(|at| matches!(scan_reply(&text[at + 2..]), Some((Some(_), Some(_), _))))
 }
 
+/// Like [`looks_like_reply`], but a basic code alone after `: ` is enough:
+/// for MTAs (Exim) whose replies often carry no enhanced code.
+pub fn looks_like_basic_reply(text: &str) -> bool {
+    looks_like_reply(text)
+        || memmem::find_iter(text.as_bytes(), b": ")
+            .any(|at| matches!(scan_reply(&text[at + 2..]), Some((Some(_), _, _))))
+}
+
 /// Splits `word` off the front of `text` at the first occurrence of `sep`.
 pub fn split_once<'a>(text: &'a str, sep: &str) -> Option<(&'a str, &'a str)> {
     let at = find(text, sep)?;
     Some((&text[..at], &text[at + sep.len()..]))
+}
+
+/// Length of the `"…"` unit at the start of `bytes` (backslash escapes
+/// honoured), including both quotes. `None` when it is not closed.
+pub fn quoted_len(bytes: &[u8]) -> Option<usize> {
+    if bytes.first() != Some(&b'"') {
+        return None;
+    }
+    let mut pos = 1;
+    while pos < bytes.len() {
+        match bytes[pos] {
+            b'\\' => pos += 2,
+            b'"' => return Some(pos + 1),
+            _ => pos += 1,
+        }
+    }
+    None
+}
+
+/// Length of the `<…>` unit at the start of `bytes`, including the angle
+/// brackets. A quoted local part (`<"a>b"@c>`) is kept whole, so text a
+/// stranger put inside an address cannot end it early.
+pub fn angle_len(bytes: &[u8]) -> Option<usize> {
+    if bytes.first() != Some(&b'<') {
+        return None;
+    }
+    let mut pos = 1;
+    while pos < bytes.len() {
+        match bytes[pos] {
+            b'"' => pos += quoted_len(&bytes[pos..]).unwrap_or(bytes.len() - pos),
+            b'>' => return Some(pos + 1),
+            _ => pos += 1,
+        }
+    }
+    None
+}
+
+/// The value of a `"…"` unit without its quotes (escapes left as logged).
+pub fn unquote(text: &str) -> Option<&str> {
+    let len = quoted_len(text.as_bytes())?;
+    Some(&text[1..len - 1])
+}
+
+/// Counts the addresses of a comma-separated recipient list as Sendmail
+/// and OpenSMTPD write it (`<a>,<b>,c@d`), up to the first `, ` (the next
+/// field) or the end. Returns the count and the bytes the list spans.
+pub fn address_list(text: &str) -> (u32, usize) {
+    let bytes = text.as_bytes();
+    let mut pos = 0;
+    let mut count = 0u32;
+    while pos < bytes.len() {
+        let unit = match bytes[pos] {
+            b'<' => angle_len(&bytes[pos..]),
+            b'"' => quoted_len(&bytes[pos..]),
+            _ => None,
+        };
+        pos += unit.unwrap_or(0);
+        while pos < bytes.len() && bytes[pos] != b',' && bytes[pos] != b' ' {
+            pos += 1;
+        }
+        count = count.saturating_add(1);
+        if bytes.get(pos) == Some(&b',') && !matches!(bytes.get(pos + 1), None | Some(b' ')) {
+            pos += 1;
+            continue;
+        }
+        break;
+    }
+    (count, pos)
 }
 
 #[cfg(test)]
@@ -45,5 +121,26 @@ mod tests {
         assert!(!looks_like_reply("warning: Message delivery request rate limit exceeded: 334 from x"));
         assert!(!looks_like_reply("statistics: max connection rate 2/60s for (smtp:1.2.3.4)"));
         assert!(!looks_like_reply("DNSBL rank 2 for [1.2.3.4]:55382"));
+        assert!(looks_like_basic_reply("odd: 550 Not that one"));
+        assert!(!looks_like_basic_reply("odd: 5500 x"));
+        assert!(!looks_like_basic_reply("port 587 is closed"));
+    }
+
+    #[test]
+    fn units() {
+        assert_eq!(quoted_len(br#""a\"b" rest"#), Some(6));
+        assert_eq!(quoted_len(b"\"open"), None);
+        assert_eq!(angle_len(b"<\"x>, y\"@z>, next"), Some(11));
+        assert_eq!(angle_len(b"<a@b"), None);
+        assert_eq!(unquote(r#""250 OK" x"#), Some("250 OK"));
+    }
+
+    #[test]
+    fn recipient_lists() {
+        assert_eq!(address_list("<a@b>,<c@d>, delay=1"), (2, 11));
+        assert_eq!(address_list("kweek@glurpp, delay=1"), (1, 12));
+        assert_eq!(address_list("<\"x>,<y\"@z>,b@c, stat=Sent"), (2, 15));
+        assert_eq!(address_list("root@localhost"), (1, 14));
+        assert_eq!(address_list("<a>,<b>, [more], delay=1"), (2, 7));
     }
 }

@@ -32,8 +32,10 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 use crate::classify::Classifier;
+use crate::decode::Format;
 use crate::metrics::{Metrics, SourceHandles};
-use crate::pipeline::Pipeline;
+use crate::parse::{MtaSelection, OtherParsers};
+use crate::pipeline::{LineOptions, Pipeline};
 use crate::shutdown::Shutdown;
 use file::{FileTailer, StartAt, TailOptions, Target};
 use positions::Positions;
@@ -46,6 +48,10 @@ pub struct SourceSpec {
     /// The `source` label value.
     pub name: String,
     pub kind: SourceKind,
+    /// The line format (`format:` in the config).
+    pub format: Format,
+    /// The MTA that wrote the lines (`mta:` in the config).
+    pub mta: MtaSelection,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -250,6 +256,8 @@ struct Shared {
     options: FollowOptions,
     metrics: Arc<Metrics>,
     classifier: Arc<Classifier>,
+    /// Parsers for lines no built-in parser claims (`parsers:` in the config).
+    others: Arc<OtherParsers>,
     shutdown: Shutdown,
     positions: Option<Arc<Positions>>,
 }
@@ -285,6 +293,7 @@ impl Sources {
         options: FollowOptions,
         metrics: &Arc<Metrics>,
         classifier: &Arc<Classifier>,
+        others: &Arc<OtherParsers>,
         shutdown: &Shutdown,
     ) -> Result<Sources, SourceError> {
         let positions = match &options.positions_file {
@@ -300,6 +309,7 @@ impl Sources {
             options,
             metrics: Arc::clone(metrics),
             classifier: Arc::clone(classifier),
+            others: Arc::clone(others),
             shutdown: shutdown.clone(),
             positions,
         };
@@ -410,7 +420,17 @@ impl Sources {
         let stop = Stop { flag: Arc::new(AtomicBool::new(false)), token: CancellationToken::new(), wake: wake_tx };
         let ctx = Context {
             status: Arc::clone(&status),
-            pipeline: Pipeline::new(&spec.name, &self.shared.metrics, Arc::clone(&self.shared.classifier)),
+            pipeline: Pipeline::with_options(
+                &spec.name,
+                &self.shared.metrics,
+                Arc::clone(&self.shared.classifier),
+                LineOptions {
+                    format: spec.format,
+                    mta: spec.mta,
+                    others: Arc::clone(&self.shared.others),
+                    max_line_bytes: self.shared.options.max_line_bytes,
+                },
+            ),
             health: self.shared.metrics.source_handles(&spec.name),
             stop: stop.clone(),
             shutdown: self.shared.shutdown.clone(),

@@ -57,6 +57,8 @@ async fn pump(ctx: &mut Context, reader: &mut (impl AsyncRead + Unpin), framer: 
                 framer.flush(|line| {
                     pipeline.process(line);
                 });
+                // And a partial container line the decoder still holds.
+                pipeline.finish();
                 return End::Eof;
             }
             Ok(n) => {

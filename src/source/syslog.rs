@@ -488,7 +488,7 @@ fn parse_messages(
 /// One message: split by `syslog_loose`, then the same parse stage as a
 /// file line. A message without a program name is parsed as a plain line
 /// (it may be a log line sent without a syslog header).
-pub fn handle_message(pipeline: &mut Pipeline, bytes: &[u8], truncated: bool) -> crate::metrics::LineResult {
+pub fn handle_message(pipeline: &mut Pipeline, bytes: &[u8], truncated: bool) -> Option<crate::metrics::LineResult> {
     let text = String::from_utf8_lossy(bytes);
     let message = syslog_loose::parse_message(&text, Variant::Either);
     match message.appname {
@@ -499,13 +499,13 @@ pub fn handle_message(pipeline: &mut Pipeline, bytes: &[u8], truncated: bool) ->
             };
             // The timestamp was parsed already; it is passed as a time.
             let envelope = Envelope {
-                timestamp: Timestamp::Rfc3339(""),
+                timestamp: Timestamp::Nil,
                 host: message.hostname.unwrap_or(""),
                 program,
                 pid,
                 message: message.msg,
             };
-            pipeline.process_envelope(&envelope, message.timestamp.map(SystemTime::from), truncated)
+            Some(pipeline.process_envelope(&envelope, message.timestamp.map(SystemTime::from), truncated))
         }
         None => pipeline.process(FramedLine { bytes: text.as_bytes(), truncated }),
     }

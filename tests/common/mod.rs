@@ -199,3 +199,57 @@ pub fn wait_until(condition: impl Fn() -> bool) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// Exim's host-level error lines (`ID H=host [ip]: SMTP error …`) and the
+/// recipient lines (`ID ==|** … H=host [ip]…: SMTP error …`) that repeat
+/// them, found with plain regexes, independently of the parser. Feed every
+/// line of a file in order; [`EximRepeats::is_repeat`] says whether a line is
+/// the first repeat of a host-level line still open (which must not count
+/// the reply again, see `parse::exim`).
+pub struct EximRepeats {
+    host_error: regex::Regex,
+    recipient_error: regex::Regex,
+    /// (message id, host address, error text) → host-level lines not yet repeated.
+    open: BTreeMap<(String, String, String), usize>,
+}
+
+impl EximRepeats {
+    pub fn new() -> Self {
+        const ERRORS: &str = r"(?:SMTP error|LMTP error|PRDR error|Malformed SMTP reply|Remote host closed connection)";
+        let prefix = r"^\d{4}-\d\d-\d\d [\d:.]+(?: [+-]\d{4})?(?: \[\d+\])? (\S+-\S+-\S+) ";
+        EximRepeats {
+            host_error: regex::Regex::new(&format!(r"{prefix}H=[^\[]*\[([^\]]+)\]\S* ?({ERRORS} .*)$")).unwrap(),
+            recipient_error: regex::Regex::new(&format!(
+                r"{prefix}(?:==|\*\*) .*? H=[^\[]*\[([^\]]+)\]\S*(?: [A-Z][A-Za-z]*=\S*)* ?:? ?({ERRORS} .*?)(?: DT=\S+)?$"
+            ))
+            .unwrap(),
+            open: BTreeMap::new(),
+        }
+    }
+
+    /// Whether `line` is a host-level error line.
+    pub fn is_host_level(&self, line: &str) -> bool {
+        self.host_error.is_match(line)
+    }
+
+    pub fn is_repeat(&mut self, line: &str) -> bool {
+        let key = |c: regex::Captures<'_>| (c[1].to_string(), c[2].to_string(), c[3].to_string());
+        if let Some(c) = self.host_error.captures(line) {
+            *self.open.entry(key(c)).or_default() += 1;
+            return false;
+        }
+        match self.recipient_error.captures(line).and_then(|c| self.open.get_mut(&key(c))) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Default for EximRepeats {
+    fn default() -> Self {
+        EximRepeats::new()
+    }
+}

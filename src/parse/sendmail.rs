@@ -1,0 +1,373 @@
+//! Sendmail 8.x through syslog (`sendmail`, `sm-mta`, `sm-msp-queue`,
+//! `sm-acceptingconnections` …).
+//!
+//! The rules, tried on the text after `program[pid]: ` and the queue id:
+//!
+//! * **Delivery status** `to=<a>,<b>, [ctladdr=…,] delay=…, xdelay=…,
+//!   mailer=…, pri=…, relay=…, dsn=X.Y.Z, [reply=…,] stat=…`: Sendmail
+//!   writes one line per attempt for a group of recipients with the same
+//!   outcome (and repeats the line, each with its share of the list and a
+//!   ` [more]` mark, when the list is too long for one syslog record). The
+//!   line counts **once per listed recipient**, for both its outcome and its
+//!   reply, so that `mta="sendmail"` counts the same thing as Postfix's one
+//!   status line per recipient. The outcome follows `dsn=` (Sendmail's own
+//!   field, written before any remote text): 2.x.x sent, 4.x.x deferred,
+//!   5.x.x bounced; without `dsn=` the `stat=` word decides (`Sent`,
+//!   `Deferred`, anything else bounced), and `stat=queued` is no outcome.
+//!   The reply is `reply=` (the remote's first reply line) when present,
+//!   else the reply after `stat=Deferred: ` — the same reply when both are
+//!   there, so it counts once. `stat=Sent (Ok: queued as …)` keeps only the
+//!   text: Sendmail strips the remote's `250` and enhanced code, so such a
+//!   line (and `stat=User unknown`, `stat=Deferred: Connection refused by …`,
+//!   local deliveries) counts as a status Sendmail generated, like Postfix's
+//!   statuses without a reply: code `none` and `dsn=` as the enhanced code.
+//!   The phase is `end_of_data` for a successful SMTP delivery, `connect`
+//!   when the text says the connection failed, `none` for a non-SMTP
+//!   mailer (local, prog, cyrus …) and `unknown` otherwise: Sendmail does
+//!   not log which command a reply answered.
+//! * **Ruleset rejections** `ruleset=check_rcpt, arg1=<…>, relay=…,
+//!   reject=550 5.7.1 …`: an inbound reply and a rejection; the phase
+//!   follows the ruleset (`check_relay` connect, `check_mail` mail,
+//!   `check_rcpt` rcpt, `check_data`/`check_eom`/`check_eoh` …).
+//! * **Milter rejections** `Milter: to=<…>, reject=550 …` (also `from=`,
+//!   `connect`, `helo`, `data`): the same, phase from the milter step.
+//! * **Protocol errors** `host.: SMTP DATA-2 protocol error: 571 …`: a
+//!   remote reply that Sendmail did not expect; outbound, no outcome (the
+//!   `to=` line that follows carries it).
+//!
+//! Everything else (`from=` lines, `User unknown` notes without a code, AUTH
+//! failures, `did not issue MAIL/EXPN/VRFY/ETRN`, DSN and notify lines,
+//! octal-escaped texts) is recognized without a reply, unless it seems to
+//! carry a reply that no rule placed.
+//!
+//! Trust: addresses (`to=`, `arg1=`, `from=`), relay names and reply texts
+//! are written by strangers. Fields are walked from the left in Sendmail's
+//! fixed order, addresses taken whole (`<…>` with quoted parts); `dsn=` is
+//! read before any remote text, and `reply=` ends at the first `, stat=`
+//! after it, so remote text can only shorten its own reply.
+
+use super::scan::{address_list, angle_len, find, looks_like_reply, reply_at};
+use super::Record;
+use crate::model::{DeliveryStatus, Direction, EnhancedStatus, Mta, Phase, Reply};
+
+/// Parses the text of one Sendmail line (after the syslog envelope).
+/// Returns `None` when the line seems to carry a reply that no rule placed.
+pub fn parse(message: &str) -> Option<Record<'_>> {
+    let body = strip_queue_ids(message);
+    let record = if let Some(fields) = body.strip_prefix("to=") {
+        Some(delivery(fields))
+    } else if let Some(rest) = body.strip_prefix("ruleset=") {
+        Some(ruleset(rest))
+    } else if let Some(rest) = body.strip_prefix("Milter") {
+        Some(milter(rest))
+    } else if let Some(at) = find(body, " protocol error: ") {
+        protocol_error(body, at)
+    } else {
+        None
+    };
+    match record {
+        Some(record) => Some(record),
+        None if looks_like_reply(body) => None,
+        None => Some(Record::new(Mta::Sendmail)),
+    }
+}
+
+/// Drops `QID: ` (and a second `QID: ` on DSN and notify lines, and the
+/// `[2]` Sendmail adds to a record split over several syslog lines).
+fn strip_queue_ids(message: &str) -> &str {
+    let mut rest = message;
+    for _ in 0..2 {
+        let b = rest.as_bytes();
+        let len = b.iter().take(21).take_while(|c| c.is_ascii_alphanumeric()).count();
+        if !(8..=20).contains(&len) {
+            break;
+        }
+        let mut end = len;
+        if b.get(end) == Some(&b'[') {
+            let digits = b[end + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+            if digits > 0 && b.get(end + 1 + digits) == Some(&b']') {
+                end += digits + 2;
+            }
+        }
+        match rest[end..].strip_prefix(": ") {
+            Some(after) => rest = after,
+            None => break,
+        }
+    }
+    rest
+}
+
+/// After `to=`: the recipient list, then `, key=value` fields; `stat=` is
+/// the last one and runs to the end of the line.
+fn delivery(fields: &str) -> Record<'_> {
+    let (recipients, list_len) = address_list(fields);
+    let first = &fields[..list_len];
+    let remote_domain = first
+        .split(',')
+        .next()
+        .map(|a| a.trim_matches(['<', '>']))
+        .and_then(|a| a.rsplit_once('@'))
+        .map(|(_, domain)| domain);
+    let mut rest = &fields[list_len..];
+    let (mut mailer, mut relay, mut dsn, mut reply_field, mut stat) = ("", "", None, None, None);
+    while let Some(field) = rest.strip_prefix(", ") {
+        let Some(eq) = field.find('=') else { break };
+        let key = &field[..eq];
+        if key.contains([' ', ',']) {
+            // ` [more]` and other words between fields.
+            match find(field, ", ") {
+                Some(next) => {
+                    rest = &field[next..];
+                    continue;
+                }
+                None => break,
+            }
+        }
+        let value_on = &field[eq + 1..];
+        let end = match key {
+            "stat" => {
+                stat = Some(value_on);
+                break;
+            }
+            "reply" => find(value_on, ", stat=").unwrap_or(value_on.len()),
+            _ => find(value_on, ", ").unwrap_or(value_on.len()),
+        };
+        let value = &value_on[..end];
+        match key {
+            "mailer" => mailer = value,
+            "relay" => relay = value,
+            "dsn" => dsn = EnhancedStatus::parse(value.as_bytes()),
+            "reply" => reply_field = Some(value),
+            _ => {}
+        }
+        rest = &value_on[end..];
+    }
+    let stat_word = stat.map(|s| &s[..s.find([' ', ':', '(']).unwrap_or(s.len())]);
+    let outcome = match (stat_word, dsn) {
+        (Some("queued"), _) => None,
+        (_, Some(dsn)) => Some(match dsn.class_digit() {
+            2 => DeliveryStatus::Sent,
+            4 => DeliveryStatus::Deferred,
+            _ => DeliveryStatus::Bounced,
+        }),
+        (Some("Sent"), None) => Some(DeliveryStatus::Sent),
+        (Some("Deferred"), None) => Some(DeliveryStatus::Deferred),
+        (Some(_), None) => Some(DeliveryStatus::Bounced),
+        (None, None) => None,
+    };
+    let smtp = mailer.contains("smtp") || mailer == "relay" || relay.contains('[');
+    let phase = if outcome == Some(DeliveryStatus::Sent) { Phase::EndOfData } else { Phase::Unknown };
+    let detail = stat.unwrap_or("");
+    let reply = reply_field
+        .and_then(|text| reply_at(text, Direction::Outbound, phase))
+        .or_else(|| detail.strip_prefix("Deferred: ").and_then(|t| reply_at(t, Direction::Outbound, phase)))
+        .or_else(|| {
+            dsn.map(|enhanced| Reply {
+                code: None,
+                enhanced: Some(enhanced),
+                text: detail,
+                direction: Direction::Outbound,
+                phase: generated_phase(smtp, outcome, detail),
+            })
+        });
+    Record { reply, delivery: outcome, remote_domain, recipients, ..Record::new(Mta::Sendmail) }
+}
+
+/// Where a status Sendmail generated itself failed, from its wording.
+fn generated_phase(smtp: bool, outcome: Option<DeliveryStatus>, detail: &str) -> Phase {
+    const CONNECT: [&str; 6] = [
+        "Connection refused",
+        "Connection timed out",
+        "Host unknown",
+        "Name server",
+        "No route to host",
+        "Network is unreachable",
+    ];
+    if !smtp {
+        Phase::None
+    } else if outcome == Some(DeliveryStatus::Sent) {
+        Phase::EndOfData
+    } else if CONNECT.iter().any(|w| find(detail, w).is_some()) {
+        Phase::Connect
+    } else {
+        Phase::Unknown
+    }
+}
+
+/// After `ruleset=`: `NAME, arg1=…, [arg2=…,] relay=…, reject=…`.
+fn ruleset(rest: &str) -> Record<'_> {
+    let name_end = find(rest, ", ").unwrap_or(rest.len());
+    let phase = match &rest[..name_end] {
+        "check_relay" => Phase::Connect,
+        "check_mail" => Phase::Mail,
+        "check_rcpt" => Phase::Rcpt,
+        "check_data" => Phase::Data,
+        "check_eoh" | "check_eom" => Phase::EndOfData,
+        "check_vrfy" | "check_expn" | "check_etrn" => Phase::Other,
+        "tls_client" | "tls_server" => Phase::Helo,
+        _ => Phase::Unknown,
+    };
+    rejection(&rest[name_end..], phase)
+}
+
+/// `, key=value` fields up to `reject=`, whose value runs to the end.
+fn rejection(mut rest: &str, phase: Phase) -> Record<'_> {
+    while let Some(field) = rest.strip_prefix(", ") {
+        let Some(eq) = field.find('=') else { break };
+        let value_on = &field[eq + 1..];
+        if &field[..eq] == "reject" {
+            return Record {
+                reply: reply_at(value_on, Direction::Inbound, phase),
+                delivery: Some(DeliveryStatus::Rejected),
+                ..Record::new(Mta::Sendmail)
+            };
+        }
+        let unit = angle_len(value_on.as_bytes()).unwrap_or(0);
+        let end = unit + find(&value_on[unit..], ", ").unwrap_or(value_on.len() - unit);
+        rest = &value_on[end..];
+    }
+    Record::new(Mta::Sendmail)
+}
+
+/// After `Milter`: `: to=<…>, reject=…`, `: from=<…>, reject=…`, `: data,
+/// reject=…`, `: connect: host=…, addr=…, reject=…`, `: helo=…, reject=…`.
+fn milter(rest: &str) -> Record<'_> {
+    let Some(step) = rest.strip_prefix(": ") else { return Record::new(Mta::Sendmail) };
+    let (phase, skip) = if let Some(addr) = step.strip_prefix("to=") {
+        (Phase::Rcpt, 3 + angle_len(addr.as_bytes()).unwrap_or(0))
+    } else if let Some(addr) = step.strip_prefix("from=") {
+        (Phase::Mail, 5 + angle_len(addr.as_bytes()).unwrap_or(0))
+    } else if step.starts_with("connect") {
+        (Phase::Connect, 0)
+    } else if step.starts_with("helo") {
+        (Phase::Helo, 0)
+    } else if ["data", "eom", "eoh", "body", "header"].iter().any(|w| step.starts_with(w)) {
+        (Phase::EndOfData, 0)
+    } else {
+        (Phase::Unknown, 0)
+    };
+    match find(&step[skip..], ", reject=") {
+        Some(at) => rejection(&step[skip + at..], phase),
+        None => Record::new(Mta::Sendmail),
+    }
+}
+
+/// `host.: SMTP DATA-2 protocol error: 571 Message Refused`.
+fn protocol_error(body: &str, at: usize) -> Option<Record<'_>> {
+    let before = &body[..at];
+    let command = before.rsplit_once("SMTP ").map_or("", |(_, c)| c);
+    let phase = match command {
+        "DATA-1" => Phase::Data,
+        "DATA-2" => Phase::EndOfData,
+        other => Phase::from_command(other),
+    };
+    let reply = reply_at(&body[at + " protocol error: ".len()..], Direction::Outbound, phase)?;
+    Some(Record { reply: Some(reply), ..Record::new(Mta::Sendmail) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ReplyCode;
+    use DeliveryStatus::*;
+    use Direction::*;
+
+    /// (code, enhanced, direction, phase, delivery, recipients)
+    type Want<'a> = (Option<u16>, Option<&'a str>, Option<Direction>, Option<Phase>, Option<DeliveryStatus>, u32);
+
+    fn check(cases: &[(&str, Want<'_>)]) {
+        for (message, want) in cases {
+            let record = parse(message).unwrap_or_else(|| panic!("unrecognized: {message}"));
+            let reply = record.reply;
+            let enhanced = reply.and_then(|r| r.enhanced).map(|e| e.to_string());
+            let got = (
+                reply.and_then(|r| r.code).map(ReplyCode::value),
+                enhanced.as_deref(),
+                reply.map(|r| r.direction),
+                reply.map(|r| r.phase),
+                record.delivery,
+                record.recipients,
+            );
+            assert_eq!(got, *want, "{message}");
+        }
+    }
+
+    #[test]
+    fn delivery_lines() {
+        let out = Some(Outbound);
+        check(&[
+            ("v12AbCd7004411: to=<later@example.com>, delay=00:00:09, xdelay=00:00:09, mailer=esmtp, pri=30211, relay=[198.51.100.34] [198.51.100.34], dsn=4.3.5, stat=Deferred: 451 4.3.5 Configuration error at the receiver",
+             (Some(451), Some("4.3.5"), out, Some(Phase::Unknown), Some(Deferred), 1)),
+            ("v12AbCd7004411: to=<s1@example.com>,<s2@example.com>, delay=00:00:00, xdelay=00:00:00, mailer=esmtp, pri=120044, relay=[198.51.100.34] [198.51.100.34], dsn=2.0.0, stat=Sent (Ok: queued as 7F3A1B)",
+             (None, Some("2.0.0"), out, Some(Phase::EndOfData), Some(Sent), 2)),
+            ("5AQHZ1a9012345: to=<a@sink.test>,<b@sink.test>,<c@sink.test>, delay=00:00:01, xdelay=00:00:01, mailer=esmtp, pri=120000, relay=[127.0.0.1] [127.0.0.1], dsn=5.1.1, reply=550-5.1.1 <a@sink.test>... no such user, stat=User unknown",
+             (Some(550), Some("5.1.1"), out, Some(Phase::Unknown), Some(Bounced), 3)),
+            ("5AQHZ1a9012345: to=<a@sink.test>, delay=00:00:01, xdelay=00:00:01, mailer=esmtp, pri=120000, relay=[IPv6:::1] [IPv6:::1], dsn=4.7.1, reply=451 4.7.1 Greylisted, stat=Deferred: 451 4.7.1 Greylisted",
+             (Some(451), Some("4.7.1"), out, Some(Phase::Unknown), Some(Deferred), 1)),
+            ("5AQHZ1a9012345: to=<a@sink.test>, delay=00:00:01, xdelay=00:00:01, mailer=esmtp, pri=120000, relay=[127.0.0.1] [127.0.0.1], dsn=2.0.0, reply=250 2.0.0 Ok: queued as 4F2A, stat=Sent (Ok: queued as 4F2A)",
+             (Some(250), Some("2.0.0"), out, Some(Phase::EndOfData), Some(Sent), 1)),
+            ("v12AbCd7004412: to=admin@localhost.localdomain, ctladdr=admin@localhost.localdomain (1000/1000), delay=00:00:00, xdelay=00:00:00, mailer=local, pri=30044, dsn=2.0.0, stat=Sent",
+             (None, Some("2.0.0"), out, Some(Phase::None), Some(Sent), 1)),
+            ("v12AbCd7004413: to=mbox@imap, delay=00:00:01, xdelay=00:00:01, mailer=cyrusv2, pri=30046, relay=localhost, dsn=2.0.0",
+             (None, Some("2.0.0"), out, Some(Phase::None), Some(Sent), 1)),
+            ("v12AbCd7004430: to=<x@y.net>, delay=00:00:01, xdelay=00:00:00, mailer=esmtp, pri=34674, relay=y.net., dsn=4.0.0, stat=Deferred: Connection refused by y.net.",
+             (None, Some("4.0.0"), out, Some(Phase::Connect), Some(Deferred), 1)),
+            ("v12AbCd7004430: to=<a@b>,<c@d>, [more], delay=00:00:01, mailer=esmtp, pri=1, relay=m. [1.2.3.4], dsn=5.1.1, stat=User unknown",
+             (None, Some("5.1.1"), out, Some(Phase::Unknown), Some(Bounced), 2)),
+            ("v12AbCd7004430: to=<a@b>, delay=00:00:00, mailer=esmtp, pri=1, stat=queued", (None, None, None, None, None, 1)),
+            // A recipient that spells out a delivery is one address.
+            ("v12AbCd7004430: to=<\"x>, dsn=2.0.0, stat=Sent (250 ok)\"@victim>, delay=00:00:01, mailer=esmtp, pri=1, relay=v. [2.2.2.2], dsn=5.1.1, reply=550 5.1.1 no, stat=User unknown",
+             (Some(550), Some("5.1.1"), out, Some(Phase::Unknown), Some(Bounced), 1)),
+        ]);
+    }
+
+    #[test]
+    fn inbound_lines() {
+        let inb = Some(Inbound);
+        let rej = Some(Rejected);
+        check(&[
+            ("v12AbCd7004414: ruleset=check_rcpt, arg1=<victim@elsewhere.example>, relay=dsl-133.isp.example [203.0.113.133], reject=550 5.7.1 <victim@elsewhere.example>... Relaying denied. Authenticate first.",
+             (Some(550), Some("5.7.1"), inb, Some(Phase::Rcpt), rej, 1)),
+            ("ruleset=check_relay, arg1=line-82.isp.example, arg2=203.0.113.82, relay=line-82.isp.example [203.0.113.82], reject=421 4.3.2 Too many connections from your address.",
+             (Some(421), Some("4.3.2"), inb, Some(Phase::Connect), rej, 1)),
+            ("v12AbCd7004415: ruleset=check_rcpt, arg1=<s@t.example>, relay=[198.51.100.67], reject=450 4.4.0 <s@t.example>... Relaying temporarily denied. No PTR record for 198.51.100.67",
+             (Some(450), Some("4.4.0"), inb, Some(Phase::Rcpt), rej, 1)),
+            ("j2OFquVD026245: ruleset=check_mail, arg1=<\"a, reject=250 2.0.0 ok\"@x>, relay=m [1.2.3.4], reject=553 5.1.8 <a@x>... Domain of sender address does not exist",
+             (Some(553), Some("5.1.8"), inb, Some(Phase::Mail), rej, 1)),
+            ("5AQHZ1a9012345: Milter: to=<u@example.com>, reject=550 5.7.1 Command rejected",
+             (Some(550), Some("5.7.1"), inb, Some(Phase::Rcpt), rej, 1)),
+            ("5AQHZ1a9012345: Milter: data, reject=554 5.7.1 Rejected by content filter",
+             (Some(554), Some("5.7.1"), inb, Some(Phase::EndOfData), rej, 1)),
+            ("v12AbCd7004416: mx.dest.example.: SMTP DATA-2 protocol error: 571 Message not accepted",
+             (Some(571), None, Some(Outbound), Some(Phase::EndOfData), None, 1)),
+        ]);
+    }
+
+    #[test]
+    fn lines_without_a_reply() {
+        for message in [
+            "v12AbCd7004417: <nobody@here.example>... User unknown",
+            "v12AbCd7004417: from=<a@sender.example>, size=2208, class=0, nrcpts=0, proto=ESMTP, daemon=MTA-v4, relay=[192.0.2.45]",
+            "v12AbCd7004418: probe.example [IPv6:2001:db8::7] did not issue MAIL/EXPN/VRFY/ETRN during connection to MTA-v6",
+            "v12AbCd7004419: AUTH failure (PLAIN): authentication failure (-13) SASL(-13): authentication failure: Password verification failed, user=u@example.com, relay=guess.example [192.0.2.3]",
+            "v12AbCd7004420: v12AbCe7004421: DSN: Mailbox unavailable",
+            "v12AbCd7004422[2]: \\310\\341\\262\\342 subject text",
+            "v12AbCd7004423: [203.0.113.178]: possible SMTP attack: command=AUTH, count=7",
+            "starting daemon (8.17.1): SMTP+queueing@00:30:00",
+            "v12AbCd7004424: Milter: no active filter",
+            "v12AbCd7004425: done; delay=00:00:02, ntries=1",
+        ] {
+            let record = parse(message).unwrap_or_else(|| panic!("unrecognized: {message}"));
+            assert_eq!((record.reply, record.delivery), (None, None), "{message}");
+        }
+        assert_eq!(parse("v12AbCd7004426: something new: 550 5.1.1 no"), None);
+    }
+
+    #[test]
+    fn queue_ids() {
+        assert_eq!(strip_queue_ids("v12AbCd7004427: v12AbCe7004428: sender notify: x"), "sender notify: x");
+        assert_eq!(strip_queue_ids("v12AbCd7004429[2]: rest"), "rest");
+        assert_eq!(strip_queue_ids("ruleset=check_relay, x"), "ruleset=check_relay, x");
+        assert_eq!(strip_queue_ids("starting daemon"), "starting daemon");
+    }
+}
