@@ -1,11 +1,13 @@
 //! The per-source line pipeline: framed bytes → envelope and MTA parser →
 //! classifier → counters. One [`Pipeline`] per source, owned by the thread
 //! that reads the source, so nothing here locks on the hot path.
+//! [`understand`] is the decode → parse → classify step on its own, shared
+//! with `mta_exporter report`.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use crate::classify::Classifier;
+use crate::classify::{Classification, Classifier};
 use crate::framing::FramedLine;
 use crate::metrics::{LineResult, Metrics, Recorder};
 use crate::parse::{self, Line};
@@ -28,18 +30,32 @@ impl Pipeline {
 
     /// Parses, classifies and counts one line.
     pub fn process(&mut self, line: FramedLine<'_>) -> LineResult {
-        // Mail logs are UTF-8 or close to it; a line that is not is read
-        // lossily (one allocation, for that line only) and never dropped.
-        let text: Cow<'_, str> = String::from_utf8_lossy(line.bytes);
-        let parsed = parse::parse_line(&text);
-        let classification = match &parsed {
-            Line::Mta(record) => record.reply.map(|reply| self.classifier.classify(&reply)),
-            _ => None,
-        };
-        let result = self.recorder.record(&parsed, classification);
-        if result == LineResult::Unrecognized {
-            tracing::debug!(source = %self.source, line = %text, "unrecognized line");
-        }
-        result
+        let Pipeline { source, classifier, recorder } = self;
+        understand(line.bytes, classifier, |text, parsed, classification| {
+            let result = recorder.record(parsed, classification);
+            if result == LineResult::Unrecognized {
+                tracing::debug!(source = %source, line = %text, "unrecognized line");
+            }
+            result
+        })
     }
+}
+
+/// Decodes, parses and classifies one line, and hands the results to `then`
+/// (the parsed line borrows the decoded text). This is the part of the
+/// pipeline that the exporter and `mta_exporter report` share.
+pub fn understand<R>(
+    bytes: &[u8],
+    classifier: &Classifier,
+    then: impl FnOnce(&str, &Line<'_>, Option<Classification>) -> R,
+) -> R {
+    // Mail logs are UTF-8 or close to it; a line that is not is read
+    // lossily (one allocation, for that line only) and never dropped.
+    let text: Cow<'_, str> = String::from_utf8_lossy(bytes);
+    let parsed = parse::parse_line(&text);
+    let classification = match &parsed {
+        Line::Mta(record) => record.reply.map(|reply| classifier.classify(&reply)),
+        _ => None,
+    };
+    then(&text, &parsed, classification)
 }

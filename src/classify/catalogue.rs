@@ -298,7 +298,7 @@ impl Catalogue {
                         .case_insensitive(true)
                         .size_limit(1 << 20)
                         .build()
-                        .map_err(|e| invalid(format!("text: {e}")))?,
+                        .map_err(|e| invalid(format!("text: {}", super::causes::regex_problem(&e))))?,
                 ),
                 None => None,
             };
