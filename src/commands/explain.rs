@@ -187,6 +187,9 @@ pub struct Explanation {
     pub provider: Option<String>,
     pub whose: Whose,
     pub fix: String,
+    /// What to do about the cause, when a reply text decided it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause_fix: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -243,10 +246,18 @@ pub fn explain(query: &Query, rules: &crate::classify::CauseRules) -> Explanatio
     };
     let is_best = |entry: &Entry| best.is_some_and(|b| std::ptr::eq(b, entry));
     let parts = [lookup.basic, lookup.enhanced].into_iter().flatten().filter(|e| !is_best(e)).map(Part::of).collect();
-    let variants = match (query.code, lookup.reply.is_some_and(|r| r.text.is_some())) {
-        (Some(code), false) => c.variants(code, query.enhanced).map(Part::of).collect(),
+    // Without the reply text the provider variants are candidates; with it,
+    // the one that applies (if any) is already the headline.
+    let variants = match (query.code, &query.text) {
+        (Some(code), None) => c.variants(code, query.enhanced).map(Part::of).collect(),
         _ => Vec::new(),
     };
+    // With a reply text the cause can say more than generic codes (unless
+    // the text already picked a provider's own entry): its fix too.
+    let from_text = best.is_some_and(|e| e.text.is_some());
+    let cause_fix = cause_entry
+        .filter(|e| query.text.is_some() && !from_text && e.cause != "other" && e.cause != "none" && e.fix != fix)
+        .map(|e| e.fix.clone());
     Explanation {
         code: query.code.map(|c| c.to_string()),
         enhanced: query.enhanced.map(|e| e.to_string()),
@@ -259,6 +270,7 @@ pub fn explain(query: &Query, rules: &crate::classify::CauseRules) -> Explanatio
         provider: best.and_then(|e| e.provider.clone()),
         whose,
         fix,
+        cause_fix,
         source: best.map(|e| e.source.clone()),
         note,
         parts,
@@ -319,6 +331,9 @@ pub fn render_text(e: &Explanation) -> String {
     }
     field("Whose", e.whose.label(), whose_words(e.whose));
     field("Fix", &e.fix, "");
+    if let Some(cause_fix) = &e.cause_fix {
+        field("Cause fix", cause_fix, "");
+    }
     if let Some(note) = &e.note {
         field("Note", note, "");
     }
