@@ -25,9 +25,14 @@ pub const DEFAULT_LOG_PATH: &str = "/var/log/mail.log";
     name = "mta_exporter",
     version,
     about = "Prometheus exporter for mail servers: finds every SMTP reply code in Postfix, Exim, Sendmail and OpenSMTPD logs, classifies it, and serves the counts.",
-    after_help = "Example: mta_exporter --log.path /var/log/mail.log\nThen: curl -s localhost:10040/metrics"
+    after_help = "Example: mta_exporter --log.path /var/log/mail.log\nThen: curl -s localhost:10040/metrics\n\nWithout a command the exporter runs; the commands do one job and exit.",
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
+    /// A one-shot command instead of running the exporter.
+    #[command(subcommand)]
+    pub command: Option<crate::commands::Command>,
+
     /// Address to listen on (repeatable). ":10040" means every interface.
     #[arg(long = "web.listen-address", value_name = "ADDR", default_value = ":10040")]
     pub listen_addresses: Vec<String>,

@@ -17,6 +17,10 @@
 //! * [`metrics`] — the metric contract and the per-source counter handles.
 //! * [`http`] — `/metrics`, the landing page, health and readiness.
 //!
+//! [`commands`] holds the subcommands beside the exporter: `explain` (the
+//! reply code catalogue, [`classify::catalogue`]), `report` (the same
+//! framing → parse → classify stages over whole files) and `check-config`.
+//!
 //! [`model`] holds the vocabulary all stages share (`ReplyCode`,
 //! `EnhancedStatus`, `Reply`, `DeliveryStatus`); [`pipeline`] wires one
 //! source's stages together; [`cli`] and [`config`] resolve the settings;
@@ -27,6 +31,7 @@
 
 pub mod classify;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod decode;
 pub mod envelope;

@@ -1,5 +1,6 @@
 //! The `mta_exporter` binary: resolve settings, start the sources, serve
-//! HTTP until SIGTERM/SIGINT, then stop everything in order.
+//! HTTP until SIGTERM/SIGINT, then stop everything in order — or run one of
+//! the commands (`explain`, `report`, `check-config`) and exit.
 
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
@@ -14,7 +15,7 @@ use mta_exporter::cli::{self, Cli, Settings};
 use mta_exporter::http::{self, AppState};
 use mta_exporter::metrics::{Metrics, MetricsOptions};
 use mta_exporter::shutdown::Shutdown;
-use mta_exporter::{logging, source};
+use mta_exporter::{commands, logging, source};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -28,10 +29,13 @@ fn main() -> ExitCode {
             let rendered = err.to_string();
             let first = rendered.lines().next().unwrap_or("invalid arguments");
             let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("mta_exporter: {first}; run 'mta_exporter --help' for the list of flags");
+            eprintln!("mta_exporter: {first}; run 'mta_exporter --help' for the list of flags and commands");
             return ExitCode::from(2);
         }
     };
+    if let Some(command) = cli.command {
+        return commands::run(command);
+    }
     logging::init(cli.log_level, cli.log_format);
     let settings = match cli.settings() {
         Ok(settings) => settings,

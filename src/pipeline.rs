@@ -9,11 +9,16 @@
 //! timestamp of the batch's last line is turned into a number only there,
 //! not once per line — and [`Pipeline::finish`] when a stream ends, so a
 //! partial line the decoder still holds is counted.
+//!
+//! [`LineReader`] is the decode → parse → classify step on its own, with the
+//! per-source state it needs (partial container lines, Exim's memory of
+//! host-level errors); `mta_exporter report` uses it too, so a report counts
+//! exactly what the exporter would.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::classify::Classifier;
+use crate::classify::{Classification, Classifier};
 use crate::decode::{Decoder, Entry, Format};
 use crate::envelope::{Envelope, Timestamp};
 use crate::framing::{FramedLine, DEFAULT_MAX_LINE};
@@ -53,14 +58,131 @@ enum LastStamp {
     Time(SystemTime),
 }
 
+/// Decode → parse → classify for one source, without counting.
+#[derive(Debug)]
+pub struct LineReader {
+    decoder: Decoder,
+    parser: LineParser,
+    last_stamp: LastStamp,
+}
+
+impl LineReader {
+    pub fn new(options: LineOptions) -> Self {
+        LineReader {
+            decoder: Decoder::new(options.format, options.max_line_bytes),
+            parser: LineParser::new(options.mta, options.others),
+            last_stamp: LastStamp::None,
+        }
+    }
+
+    /// Decodes, parses and classifies one framed line and hands the results
+    /// to `then` (the parsed line borrows the decoded text). `None` when the
+    /// line was part of a longer one (a CRI `P` or Docker partial line) that
+    /// is handed over once it is complete.
+    pub fn read<R>(
+        &mut self,
+        bytes: &[u8],
+        classifier: &Classifier,
+        then: impl FnOnce(&str, &Line<'_>, Option<Classification>) -> R,
+    ) -> Option<R> {
+        let entry = self.decoder.decode(bytes)?;
+        if entry == Entry::Invalid {
+            tracing::debug!(line = %String::from_utf8_lossy(bytes), "line not in the source's configured format");
+        }
+        Some(self.entry(entry, classifier, then))
+    }
+
+    /// Hands over what partial lines the decoder still holds: call it when
+    /// the input has ended.
+    pub fn finish<R>(
+        &mut self,
+        classifier: &Classifier,
+        mut then: impl FnMut(&str, &Line<'_>, Option<Classification>) -> R,
+    ) -> Vec<R> {
+        self.decoder.flush().into_iter().map(|entry| self.entry(entry, classifier, &mut then)).collect()
+    }
+
+    /// A message whose envelope was already split (by the syslog listener).
+    pub fn read_envelope<R>(
+        &mut self,
+        envelope: &Envelope<'_>,
+        time: Option<SystemTime>,
+        classifier: &Classifier,
+        then: impl FnOnce(&str, &Line<'_>, Option<Classification>) -> R,
+    ) -> R {
+        if let Some(time) = time {
+            self.last_stamp = LastStamp::Time(time);
+        }
+        let parsed = self.parser.parse_entry(envelope.program, envelope.message);
+        then(envelope.message, &parsed, classify(&parsed, classifier))
+    }
+
+    /// The own timestamp of the last line read since the previous call.
+    pub fn take_last_time(&mut self, now: SystemTime) -> Option<SystemTime> {
+        let time = match self.last_stamp {
+            LastStamp::None => None,
+            LastStamp::Time(time) => Some(time),
+            LastStamp::Text { rfc3339, len, bytes } => std::str::from_utf8(&bytes[..len]).ok().and_then(|text| {
+                let stamp = if rfc3339 { Timestamp::Rfc3339(text) } else { Timestamp::Rfc3164(text) };
+                stamp.to_system_time(now)
+            }),
+        };
+        self.last_stamp = LastStamp::None;
+        time
+    }
+
+    fn remember(&mut self, stamp: Timestamp<'_>) {
+        let (rfc3339, text) = match stamp {
+            Timestamp::Rfc3339(text) => (true, text),
+            Timestamp::Rfc3164(text) => (false, text),
+            Timestamp::Nil => return,
+        };
+        if text.len() <= STAMP_MAX {
+            let mut bytes = [0; STAMP_MAX];
+            bytes[..text.len()].copy_from_slice(text.as_bytes());
+            self.last_stamp = LastStamp::Text { rfc3339, len: text.len(), bytes };
+        }
+    }
+
+    fn entry<R>(
+        &mut self,
+        entry: Entry<'_>,
+        classifier: &Classifier,
+        then: impl FnOnce(&str, &Line<'_>, Option<Classification>) -> R,
+    ) -> R {
+        match &entry {
+            Entry::Text(text) => {
+                let (stamp, parsed) = self.parser.parse_stamped(text);
+                if let Some(stamp) = stamp {
+                    self.remember(stamp);
+                }
+                then(text, &parsed, classify(&parsed, classifier))
+            }
+            Entry::Journal { program, message, realtime_us, .. } => {
+                if let Some(us) = realtime_us {
+                    self.last_stamp = LastStamp::Time(UNIX_EPOCH + Duration::from_micros(*us));
+                }
+                let parsed = self.parser.parse_entry(program, message);
+                then(message, &parsed, classify(&parsed, classifier))
+            }
+            Entry::Invalid => then("", &Line::Unrecognized, None),
+        }
+    }
+}
+
+fn classify(parsed: &Line<'_>, classifier: &Classifier) -> Option<Classification> {
+    match parsed {
+        Line::Mta(record) => record.reply.map(|reply| classifier.classify(&reply)),
+        _ => None,
+    }
+}
+
 pub struct Pipeline {
     source: Arc<str>,
     classifier: Arc<Classifier>,
     recorder: Recorder,
     health: SourceHandles,
-    last_stamp: LastStamp,
-    decoder: Decoder,
-    parser: LineParser,
+    reader: LineReader,
 }
 
 impl Pipeline {
@@ -80,9 +202,7 @@ impl Pipeline {
             classifier,
             recorder: metrics.recorder(source),
             health: metrics.source_handles(source),
-            last_stamp: LastStamp::None,
-            decoder: Decoder::new(options.format, options.max_line_bytes),
-            parser: LineParser::new(options.mta, options.others),
+            reader: LineReader::new(options),
         }
     }
 
@@ -92,23 +212,20 @@ impl Pipeline {
     }
 
     /// Decodes, parses, classifies and counts one framed line. `None` when
-    /// it was part of a longer line (a CRI `P` or Docker partial line) that
-    /// is counted once it is complete.
+    /// it was part of a longer line that is counted once it is complete.
     pub fn process(&mut self, line: FramedLine<'_>) -> Option<LineResult> {
         if line.truncated {
             self.health.truncated_line();
         }
-        let entry = self.decoder.decode(line.bytes)?;
-        if entry == Entry::Invalid {
-            tracing::debug!(source = %self.source, line = %String::from_utf8_lossy(line.bytes), "line not in the source's configured format");
-        }
-        Some(self.entry(entry))
+        let Pipeline { source, classifier, recorder, reader, .. } = self;
+        reader.read(line.bytes, classifier, |text, parsed, c| count(recorder, source, text, parsed, c))
     }
 
     /// Counts what partial lines the decoder still holds: call it when the
     /// input has ended (end of stdin, a command that exited).
     pub fn finish(&mut self) -> Vec<LineResult> {
-        self.decoder.flush().into_iter().map(|entry| self.entry(entry)).collect()
+        let Pipeline { source, classifier, recorder, reader, .. } = self;
+        reader.finish(classifier, |text, parsed, c| count(recorder, source, text, parsed, c))
     }
 
     /// Parses, classifies and counts a message whose envelope was already
@@ -122,73 +239,30 @@ impl Pipeline {
         if truncated {
             self.health.truncated_line();
         }
-        if let Some(time) = time {
-            self.last_stamp = LastStamp::Time(time);
-        }
-        let parsed = self.parser.parse_entry(envelope.program, envelope.message);
-        self.record(&parsed, envelope.message)
+        let Pipeline { source, classifier, recorder, reader, .. } = self;
+        reader.read_envelope(envelope, time, classifier, |text, parsed, c| count(recorder, source, text, parsed, c))
     }
 
     /// Ends a read batch: publishes the last line's own timestamp.
     pub fn end_batch(&mut self, now: SystemTime) {
-        let time = match self.last_stamp {
-            LastStamp::None => return,
-            LastStamp::Time(time) => Some(time),
-            LastStamp::Text { rfc3339, len, bytes } => std::str::from_utf8(&bytes[..len]).ok().and_then(|text| {
-                let stamp = if rfc3339 { Timestamp::Rfc3339(text) } else { Timestamp::Rfc3164(text) };
-                stamp.to_system_time(now)
-            }),
-        };
-        self.last_stamp = LastStamp::None;
-        if let Some(time) = time {
+        if let Some(time) = self.reader.take_last_time(now) {
             self.health.last_line_at(time);
         }
     }
+}
 
-    fn remember(&mut self, stamp: Timestamp<'_>) {
-        let (rfc3339, text) = match stamp {
-            Timestamp::Rfc3339(text) => (true, text),
-            Timestamp::Rfc3164(text) => (false, text),
-            Timestamp::Nil => return,
-        };
-        if text.len() <= STAMP_MAX {
-            let mut bytes = [0; STAMP_MAX];
-            bytes[..text.len()].copy_from_slice(text.as_bytes());
-            self.last_stamp = LastStamp::Text { rfc3339, len: text.len(), bytes };
-        }
+fn count(
+    recorder: &mut Recorder,
+    source: &str,
+    text: &str,
+    parsed: &Line<'_>,
+    classification: Option<Classification>,
+) -> LineResult {
+    let result = recorder.record(parsed, classification);
+    if result == LineResult::Unrecognized && !text.is_empty() {
+        tracing::debug!(source = %source, line = %text, "unrecognized line");
     }
-
-    fn entry(&mut self, entry: Entry<'_>) -> LineResult {
-        match &entry {
-            Entry::Text(text) => {
-                let (stamp, parsed) = self.parser.parse_stamped(text);
-                if let Some(stamp) = stamp {
-                    self.remember(stamp);
-                }
-                self.record(&parsed, text)
-            }
-            Entry::Journal { program, message, realtime_us, .. } => {
-                if let Some(us) = realtime_us {
-                    self.last_stamp = LastStamp::Time(UNIX_EPOCH + Duration::from_micros(*us));
-                }
-                let parsed = self.parser.parse_entry(program, message);
-                self.record(&parsed, message)
-            }
-            Entry::Invalid => self.record(&Line::Unrecognized, ""),
-        }
-    }
-
-    fn record(&mut self, parsed: &Line<'_>, text: &str) -> LineResult {
-        let classification = match parsed {
-            Line::Mta(record) => record.reply.map(|reply| self.classifier.classify(&reply)),
-            _ => None,
-        };
-        let result = self.recorder.record(parsed, classification);
-        if result == LineResult::Unrecognized && !text.is_empty() {
-            tracing::debug!(source = %self.source, line = %text, "unrecognized line");
-        }
-        result
-    }
+    result
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! when there is none) and its cause (from the ordered rule table in
 //! [`causes`]). Pure and allocation-free per reply.
 
+pub mod catalogue;
 pub mod causes;
 
 use crate::model::{Reply, ReplyClass};
@@ -46,23 +47,35 @@ impl Category {
     }
 
     pub fn of(reply: &Reply<'_>) -> Category {
-        if let Some(enhanced) = reply.enhanced {
-            return match enhanced.subject() {
-                1 => Category::Addressing,
-                2 => Category::Mailbox,
-                3 => Category::MailSystem,
-                4 => Category::Network,
-                5 => Category::Protocol,
-                6 => Category::Content,
-                7 => Category::Policy,
-                _ => Category::Other,
-            };
+        match (reply.enhanced, reply.code) {
+            (Some(enhanced), _) => Category::of_subject(enhanced.subject()),
+            (None, Some(code)) => Category::of_second_digit(code.second_digit()),
+            (None, None) => Category::Other,
         }
-        match reply.code.map(|code| code.second_digit()) {
-            Some(0) => Category::Syntax,
-            Some(1) => Category::Information,
-            Some(2) => Category::Connection,
-            Some(5) => Category::MailSystem,
+    }
+
+    /// The RFC 3463 subject (the middle number of `5.7.26`).
+    pub fn of_subject(subject: u8) -> Category {
+        match subject {
+            1 => Category::Addressing,
+            2 => Category::Mailbox,
+            3 => Category::MailSystem,
+            4 => Category::Network,
+            5 => Category::Protocol,
+            6 => Category::Content,
+            7 => Category::Policy,
+            _ => Category::Other,
+        }
+    }
+
+    /// The RFC 5321 §4.2.1 second digit of a basic code (x3z and x4z are
+    /// unspecified there).
+    pub fn of_second_digit(digit: u8) -> Category {
+        match digit {
+            0 => Category::Syntax,
+            1 => Category::Information,
+            2 => Category::Connection,
+            5 => Category::MailSystem,
             _ => Category::Other,
         }
     }

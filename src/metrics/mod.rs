@@ -10,13 +10,16 @@
 //! recorder meets a label set; it enforces the per-family series cap, folding
 //! any new label set beyond it into `other` and counting that in
 //! `mta_metrics_overflow_total`.
+//!
+//! `mta_smtp_reply_info` is fed on the same cold path: when a reply series
+//! is first created, its code pair gets its meaning from the catalogue.
 
 mod process;
 mod source;
 
 pub use source::{DropReason, SourceHandles, SyslogHandles};
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
@@ -26,6 +29,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use crate::classify::catalogue::catalogue;
 use crate::classify::{Category, Cause, Classification};
 use crate::model::{DeliveryStatus, Direction, EnhancedStatus, Mta, Phase, ReplyClass, ReplyCode};
 use crate::parse::{Line, Record};
@@ -48,6 +52,16 @@ pub struct ReplyLabels {
     pub enhanced: String,
     pub category: &'static str,
     pub cause: &'static str,
+}
+
+/// `mta_smtp_reply_info`: what a code pair means, for a Grafana table.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReplyInfoLabels {
+    pub code: String,
+    pub enhanced: String,
+    /// From the catalogue (`config/catalogue.yaml`): a bounded set of texts,
+    /// or `uncatalogued`.
+    pub meaning: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -108,6 +122,19 @@ impl LineResult {
             LineResult::Recognized => "recognized",
             LineResult::Ignored => "ignored",
             LineResult::Unrecognized => "unrecognized",
+        }
+    }
+
+    /// How a parsed line counts: a reply only when it carries a classified
+    /// reply that was sent (a `reject_warning` was only logged).
+    pub fn of(line: &Line<'_>, classification: Option<Classification>) -> LineResult {
+        match line {
+            Line::Mta(record) if record.reply.is_some() && classification.is_some() && !record.warning_only => {
+                LineResult::Reply
+            }
+            Line::Mta(_) => LineResult::Recognized,
+            Line::Foreign => LineResult::Ignored,
+            Line::Unrecognized => LineResult::Unrecognized,
         }
     }
 
@@ -240,6 +267,11 @@ pub struct Metrics {
     bytes: Family<SourceLabels, Counter>,
     overflow: Family<FamilyLabels, Counter>,
     sources: source::SourceFamilies,
+    reply_info: Family<ReplyInfoLabels, Gauge>,
+    /// The code pairs that have a `mta_smtp_reply_info` series. Every one is
+    /// the projection of a reply series within the cap, so this set never
+    /// outgrows the cap either.
+    reply_info_seen: Mutex<HashSet<(Option<ReplyCode>, Option<EnhancedStatus>)>>,
 }
 
 impl Metrics {
@@ -251,6 +283,7 @@ impl Metrics {
         let lines = Family::<LineLabels, Counter>::default();
         let bytes = Family::<SourceLabels, Counter>::default();
         let overflow = Family::<FamilyLabels, Counter>::default();
+        let reply_info = Family::<ReplyInfoLabels, Gauge>::default();
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info.get_or_create(&BuildLabels { version: env!("CARGO_PKG_VERSION") }).set(1);
         for family in [replies.name, reject_warnings.name] {
@@ -280,12 +313,28 @@ impl Metrics {
             "Counts that went to a folded 'other' series because their family reached its series cap",
             overflow.clone(),
         );
+        registry.register(
+            "mta_smtp_reply_info",
+            "What each SMTP reply code pair seen means (from the built-in catalogue); always 1",
+            reply_info.clone(),
+        );
         registry.register("mta_exporter_build_info", "Build information; always 1", build_info);
         let sources = source::SourceFamilies::default();
         sources.register(&mut registry);
         registry.register_collector(Box::new(process::ProcessCollector));
 
-        Arc::new(Metrics { registry, replies, reject_warnings, deliveries, lines, bytes, overflow, sources })
+        Arc::new(Metrics {
+            registry,
+            replies,
+            reject_warnings,
+            deliveries,
+            lines,
+            bytes,
+            overflow,
+            sources,
+            reply_info,
+            reply_info_seen: Mutex::new(HashSet::new()),
+        })
     }
 
     /// The health handles of one source (rotations, errors, lag …); its
@@ -338,6 +387,21 @@ impl Metrics {
     fn overflow_counter(&self, family: &'static str) -> Counter {
         self.overflow.get_or_create_owned(&FamilyLabels { family })
     }
+
+    /// Creates the `mta_smtp_reply_info` series of a code pair, once. Called
+    /// only when a reply series is created, never per line.
+    fn note_reply_info(&self, code: Option<ReplyCode>, enhanced: Option<EnhancedStatus>) {
+        let mut seen = self.reply_info_seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() >= self.replies.cap || !seen.insert((code, enhanced)) {
+            return;
+        }
+        let labels = ReplyInfoLabels {
+            code: code.map_or_else(|| NONE.to_owned(), |c| c.to_string()),
+            enhanced: enhanced.map_or_else(|| NONE.to_owned(), |e| e.to_string()),
+            meaning: catalogue().meaning(code, enhanced),
+        };
+        self.reply_info.get_or_create(&labels).set(1);
+    }
 }
 
 /// A handle cache for one source, owned by the thread that reads it.
@@ -359,23 +423,22 @@ impl Recorder {
     /// Counts one parsed line; `classification` is the reply's, if it has one.
     /// Returns how the line was counted.
     pub fn record(&mut self, line: &Line<'_>, classification: Option<Classification>) -> LineResult {
-        let result = match line {
-            Line::Mta(record) => self.record_mta(record, classification),
-            Line::Foreign => LineResult::Ignored,
-            Line::Unrecognized => LineResult::Unrecognized,
-        };
+        if let Line::Mta(record) = line {
+            self.record_mta(record, classification);
+        }
+        let result = LineResult::of(line, classification);
         self.lines[result.index()].inc();
         result
     }
 
-    fn record_mta(&mut self, record: &Record<'_>, classification: Option<Classification>) -> LineResult {
+    fn record_mta(&mut self, record: &Record<'_>, classification: Option<Classification>) {
         // A Sendmail line that lists several recipients counts once per recipient.
         let times = u64::from(record.recipients.max(1));
         if let Some(status) = record.delivery {
             self.delivery(record.mta, status).inc_by(times);
         }
         let (Some(reply), Some(c)) = (record.reply, classification) else {
-            return LineResult::Recognized;
+            return;
         };
         if record.warning_only {
             let key = WarningKey { mta: record.mta, phase: reply.phase, class: c.class, cause: c.cause };
@@ -388,7 +451,7 @@ impl Recorder {
             if let Some(overflow) = overflow {
                 overflow.inc_by(times);
             }
-            return LineResult::Recognized;
+            return;
         }
         let key = ReplyKey {
             mta: record.mta,
@@ -403,13 +466,15 @@ impl Recorder {
         let metrics = &self.metrics;
         let (counter, overflow) = self.replies.entry(key).or_insert_with(|| {
             let (counter, folded) = metrics.replies.resolve(key, || key.labels(), || key.folded());
+            if !folded {
+                metrics.note_reply_info(key.code, key.enhanced);
+            }
             (counter, folded.then(|| metrics.overflow_counter(metrics.replies.name)))
         });
         counter.inc_by(times);
         if let Some(overflow) = overflow {
             overflow.inc_by(times);
         }
-        LineResult::Reply
     }
 
     fn delivery(&mut self, mta: Mta, status: DeliveryStatus) -> &Counter {
@@ -491,6 +556,10 @@ mod tests {
             ]
         );
         assert!(text.contains("mta_exporter_build_info{version=\""));
+        assert_eq!(
+            sample_lines(&text, "mta_smtp_reply_info{"),
+            ["mta_smtp_reply_info{code=\"550\",enhanced=\"5.1.1\",meaning=\"Bad destination mailbox address\"} 1"]
+        );
     }
 
     #[test]
@@ -510,5 +579,34 @@ mod tests {
             .iter()
             .any(|s| s.contains("code=\"other\"") && s.contains("class=\"5xx\"") && s.ends_with(" 2")));
         assert!(text.contains("mta_metrics_overflow_total{family=\"mta_smtp_replies_total\"} 2"));
+        // One info series per code pair of an unfolded reply series.
+        assert_eq!(
+            sample_lines(&text, "mta_smtp_reply_info{"),
+            [
+                "mta_smtp_reply_info{code=\"550\",enhanced=\"5.1.1\",meaning=\"Bad destination mailbox address\"} 1",
+                "mta_smtp_reply_info{code=\"551\",enhanced=\"5.1.1\",meaning=\"Bad destination mailbox address\"} 1",
+            ]
+        );
+    }
+
+    #[test]
+    fn reply_info_once_per_code_pair_with_uncatalogued_codes() {
+        let metrics = Metrics::new(MetricsOptions::default());
+        let line = |source: &str, code: &str| {
+            format!("Nov  8 17:35:01 mx1 postfix/smtpd[2]: NOQUEUE: reject: RCPT from {source}[1.2.3.4]: {code} Nope; from=<a@b> to=<c@d> proto=ESMTP helo=<x>")
+        };
+        let lines = [line("a", "550 5.7.1"), line("b", "550 5.7.1"), line("a", "599 5.7.999"), line("a", "421")];
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        feed(&metrics, &refs);
+        // Two sources' recorders meet the same pair: still one series.
+        feed(&metrics, &refs[..1]);
+        assert_eq!(
+            sample_lines(&metrics.encode_text(), "mta_smtp_reply_info{"),
+            [
+                "mta_smtp_reply_info{code=\"421\",enhanced=\"none\",meaning=\"Service not available; closing the connection\"} 1",
+                "mta_smtp_reply_info{code=\"550\",enhanced=\"5.7.1\",meaning=\"Delivery not authorized, message refused\"} 1",
+                "mta_smtp_reply_info{code=\"599\",enhanced=\"5.7.999\",meaning=\"uncatalogued\"} 1",
+            ]
+        );
     }
 }
