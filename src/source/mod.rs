@@ -17,9 +17,8 @@ use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
 
-use crate::classify::Classifier;
 use crate::metrics::Metrics;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, SharedClassifier};
 use crate::shutdown::Shutdown;
 use file::{FileTailer, StartAt};
 
@@ -117,7 +116,7 @@ pub fn spawn(
     specs: &[SourceSpec],
     options: FollowOptions,
     metrics: &Arc<Metrics>,
-    classifier: &Arc<Classifier>,
+    classifier: &SharedClassifier,
     shutdown: &Shutdown,
 ) -> std::io::Result<Sources> {
     let mut statuses = Vec::new();
@@ -126,7 +125,7 @@ pub fn spawn(
         let status = Arc::new(SourceStatus { spec: spec.clone(), state: AtomicU8::new(SourceState::Starting as u8) });
         let (wake_tx, wake_rx) = mpsc::sync_channel(1);
         shutdown.register_waker(wake_tx.clone());
-        let pipeline = Pipeline::new(&spec.name, metrics, Arc::clone(classifier));
+        let pipeline = Pipeline::new(&spec.name, metrics, classifier.clone());
         let tailer = FileTailer::new(&spec.path, spec.start, options.max_line_bytes);
         let thread_status = Arc::clone(&status);
         let thread_shutdown = shutdown.clone();
