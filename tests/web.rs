@@ -278,6 +278,32 @@ fn slow_clients_are_cut_off() {
 }
 
 #[test]
+fn an_idle_connection_is_closed() {
+    let setup = Setup::new();
+    let web = setup.web_config(TLS);
+    let exporter = setup.start(&web, &["--web.idle-timeout", "1s", "--web.read-header-timeout", "60s"]);
+    // An HTTP/2 client that never sends a request: only the idle timeout
+    // applies (the header read timeout is HTTP/1.1's).
+    let mut tls = Tls::connect(&exporter.address, pki::client_config(&setup.ca, None, &[b"h2"])).unwrap();
+    assert_eq!(tls.alpn().as_deref(), Some(&b"h2"[..]));
+    tls.stream.sock.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut buf = [0u8; 1024];
+    loop {
+        match tls.stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => continue, // the server's SETTINGS frame
+            Err(e) => {
+                assert!(
+                    !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+                    "not closed: {e}"
+                );
+                break;
+            }
+        }
+    }
+}
+
+#[test]
 fn connections_beyond_the_cap_wait_for_a_free_slot() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("mail.log");
