@@ -3,6 +3,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
@@ -40,6 +41,34 @@ pub struct Cli {
     /// Path under which to expose metrics.
     #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics")]
     pub telemetry_path: String,
+
+    /// Web configuration file (TLS, basic auth, headers) in the Prometheus
+    /// exporter-toolkit format. Changes are picked up while running.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config_file: Option<PathBuf>,
+
+    /// Serve on the sockets systemd passes (socket activation) instead of
+    /// --web.listen-address.
+    #[arg(long = "web.systemd-socket")]
+    pub systemd_socket: bool,
+
+    /// Enable POST /-/reload (reloads --config.file, as SIGHUP does).
+    #[arg(long = "web.enable-lifecycle")]
+    pub enable_lifecycle: bool,
+
+    /// A client must send its request headers (and finish the TLS
+    /// handshake) within this time; an idle HTTP/1.1 keep-alive connection
+    /// is closed after it too.
+    #[arg(long = "web.read-header-timeout", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub read_header_timeout: Duration,
+
+    /// A connection on which nothing is read or written for this long is closed.
+    #[arg(long = "web.idle-timeout", value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Connections served at once; further clients wait in the listen queue.
+    #[arg(long = "web.max-connections", value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
 
     /// YAML config file (sources, limits, cause rules). Optional.
     #[arg(long = "config.file", value_name = "FILE")]
@@ -88,6 +117,15 @@ pub enum LogFormat {
     Json,
 }
 
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration =
+        humantime::parse_duration(text).map_err(|e| format!("{text:?} is not a duration like 10s or 1m: {e}"))?;
+    if duration.is_zero() {
+        return Err("a timeout of zero would cut every client off".into());
+    }
+    Ok(duration)
+}
+
 /// Everything the exporter needs to start, resolved from flags and config.
 #[derive(Debug)]
 pub struct Settings {
@@ -96,18 +134,31 @@ pub struct Settings {
     pub sources: Vec<SourceSpec>,
     pub follow: FollowOptions,
     pub config: Config,
+    pub http: HttpLimits,
+}
+
+/// Limits on what one client may cost the HTTP server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpLimits {
+    pub read_header_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+}
+
+/// The part of the settings that `--config.file` decides, resolved again
+/// on every reload.
+#[derive(Debug)]
+pub struct ConfigSettings {
+    pub config: Config,
+    pub sources: Vec<SourceSpec>,
+    pub follow: FollowOptions,
 }
 
 impl Cli {
     /// Resolves flags and config file. Errors are one sentence that names
     /// the input and what to do about it.
     pub fn settings(&self) -> Result<Settings, String> {
-        let config = match &self.config_file {
-            Some(path) => {
-                Config::load(path).map_err(|e| format!("{e} (fix the file, or check it with a YAML linter)"))?
-            }
-            None => Config::default(),
-        };
+        let ConfigSettings { config, sources, follow } = self.config_settings()?;
         if !self.telemetry_path.starts_with('/') || self.telemetry_path.len() < 2 {
             return Err(format!(
                 "--web.telemetry-path {:?} must start with / and name a path (for example /metrics)",
@@ -118,6 +169,23 @@ impl Cli {
         for address in &self.listen_addresses {
             listen.extend(parse_listen_address(address)?);
         }
+        let http = HttpLimits {
+            read_header_timeout: self.read_header_timeout,
+            idle_timeout: self.idle_timeout,
+            max_connections: self.max_connections as usize,
+        };
+        Ok(Settings { listen, telemetry_path: self.telemetry_path.clone(), sources, follow, config, http })
+    }
+
+    /// Reads `--config.file` (if any) and resolves the sources from it and
+    /// the flags: what a reload changes.
+    pub fn config_settings(&self) -> Result<ConfigSettings, String> {
+        let config = match &self.config_file {
+            Some(path) => {
+                Config::load(path).map_err(|e| format!("{e} (fix the file, or check it with a YAML linter)"))?
+            }
+            None => Config::default(),
+        };
         let sources = self.sources(&config)?;
         let follow = FollowOptions {
             poll_interval: config.follow.poll_interval,
@@ -127,7 +195,7 @@ impl Cli {
             positions_file: self.positions_file.clone().or_else(|| config.follow.positions_file.clone()),
             positions_interval: config.follow.positions_interval,
         };
-        Ok(Settings { listen, telemetry_path: self.telemetry_path.clone(), sources, follow, config })
+        Ok(ConfigSettings { config, sources, follow })
     }
 
     fn sources(&self, config: &Config) -> Result<Vec<SourceSpec>, String> {

@@ -15,7 +15,8 @@
 //! * [`classify`] — a reply to its class, category and cause (the cause rule
 //!   table is data: `config/causes.yaml`).
 //! * [`metrics`] — the metric contract and the per-source counter handles.
-//! * [`http`] — `/metrics`, the landing page, health and readiness.
+//! * [`web`] — `/metrics`, the landing page, health, readiness and reload,
+//!   secured by an exporter-toolkit web config (TLS, basic auth).
 //!
 //! [`commands`] holds the subcommands beside the exporter: `explain` (the
 //! reply code catalogue, [`classify::catalogue`]), `report` (the same
@@ -24,6 +25,7 @@
 //! [`model`] holds the vocabulary all stages share (`ReplyCode`,
 //! `EnhancedStatus`, `Reply`, `DeliveryStatus`); [`pipeline`] wires one
 //! source's stages together; [`cli`] and [`config`] resolve the settings;
+//! [`reload`] applies a changed config file while running;
 //! [`shutdown`] is the one way every task stops.
 
 #![forbid(unsafe_code)]
@@ -36,11 +38,12 @@ pub mod config;
 pub mod decode;
 pub mod envelope;
 pub mod framing;
-pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod parse;
 pub mod pipeline;
+pub mod reload;
 pub mod shutdown;
 pub mod source;
+pub mod web;

@@ -14,9 +14,16 @@
 //! per-source state it needs (partial container lines, Exim's memory of
 //! host-level errors); `mta_exporter report` uses it too, so a report counts
 //! exactly what the exporter would.
+//!
+//! The classifier can be replaced while running (a config reload changes
+//! the cause rules): every pipeline shares one [`SharedClassifier`] and
+//! keeps an `arc_swap::Cache` of it, so picking up a new table costs one
+//! atomic load per line when nothing changed, and no lock ever.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arc_swap::{ArcSwap, Cache};
 
 use crate::classify::{Classification, Classifier};
 use crate::decode::{Decoder, Entry, Format};
@@ -56,6 +63,44 @@ enum LastStamp {
     None,
     Text { rfc3339: bool, len: usize, bytes: [u8; STAMP_MAX] },
     Time(SystemTime),
+}
+
+/// The classifier all pipelines use, replaced as a whole on reload.
+#[derive(Clone, Debug)]
+pub struct SharedClassifier(Arc<ArcSwap<Classifier>>);
+
+impl SharedClassifier {
+    pub fn new(classifier: Classifier) -> Self {
+        SharedClassifier(Arc::new(ArcSwap::from_pointee(classifier)))
+    }
+
+    /// Every pipeline classifies its next line with `classifier`.
+    pub fn replace(&self, classifier: Classifier) {
+        self.0.store(Arc::new(classifier));
+    }
+
+    pub fn current(&self) -> Arc<Classifier> {
+        self.0.load_full()
+    }
+}
+
+/// A pipeline's own classifier: not shared with any other pipeline.
+impl From<Arc<Classifier>> for SharedClassifier {
+    fn from(classifier: Arc<Classifier>) -> Self {
+        SharedClassifier(Arc::new(ArcSwap::new(classifier)))
+    }
+}
+
+impl From<&Arc<Classifier>> for SharedClassifier {
+    fn from(classifier: &Arc<Classifier>) -> Self {
+        SharedClassifier::from(Arc::clone(classifier))
+    }
+}
+
+impl From<&SharedClassifier> for SharedClassifier {
+    fn from(classifier: &SharedClassifier) -> Self {
+        classifier.clone()
+    }
 }
 
 /// Decode → parse → classify for one source, without counting.
@@ -179,7 +224,7 @@ fn classify(parsed: &Line<'_>, classifier: &Classifier) -> Option<Classification
 
 pub struct Pipeline {
     source: Arc<str>,
-    classifier: Arc<Classifier>,
+    classifier: Cache<Arc<ArcSwap<Classifier>>, Arc<Classifier>>,
     recorder: Recorder,
     health: SourceHandles,
     reader: LineReader,
@@ -187,19 +232,20 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// A pipeline with the default line options (format and MTA detected per line).
-    pub fn new(source: &str, metrics: &Arc<Metrics>, classifier: Arc<Classifier>) -> Self {
+    pub fn new(source: &str, metrics: &Arc<Metrics>, classifier: impl Into<SharedClassifier>) -> Self {
         Pipeline::with_options(source, metrics, classifier, LineOptions::default())
     }
 
     pub fn with_options(
         source: &str,
         metrics: &Arc<Metrics>,
-        classifier: Arc<Classifier>,
+        classifier: impl Into<SharedClassifier>,
         options: LineOptions,
     ) -> Self {
+        let SharedClassifier(shared) = classifier.into();
         Pipeline {
             source: Arc::from(source),
-            classifier,
+            classifier: Cache::new(shared),
             recorder: metrics.recorder(source),
             health: metrics.source_handles(source),
             reader: LineReader::new(options),
@@ -218,14 +264,14 @@ impl Pipeline {
             self.health.truncated_line();
         }
         let Pipeline { source, classifier, recorder, reader, .. } = self;
-        reader.read(line.bytes, classifier, |text, parsed, c| count(recorder, source, text, parsed, c))
+        reader.read(line.bytes, classifier.load(), |text, parsed, c| count(recorder, source, text, parsed, c))
     }
 
     /// Counts what partial lines the decoder still holds: call it when the
     /// input has ended (end of stdin, a command that exited).
     pub fn finish(&mut self) -> Vec<LineResult> {
         let Pipeline { source, classifier, recorder, reader, .. } = self;
-        reader.finish(classifier, |text, parsed, c| count(recorder, source, text, parsed, c))
+        reader.finish(classifier.load(), |text, parsed, c| count(recorder, source, text, parsed, c))
     }
 
     /// Parses, classifies and counts a message whose envelope was already
@@ -240,7 +286,7 @@ impl Pipeline {
             self.health.truncated_line();
         }
         let Pipeline { source, classifier, recorder, reader, .. } = self;
-        reader.read_envelope(envelope, time, classifier, |text, parsed, c| count(recorder, source, text, parsed, c))
+        reader.read_envelope(envelope, time, classifier.load(), |text, parsed, c| count(recorder, source, text, parsed, c))
     }
 
     /// Ends a read batch: publishes the last line's own timestamp.

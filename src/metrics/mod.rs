@@ -21,6 +21,7 @@ pub use source::{DropReason, SourceHandles, SyslogHandles};
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -97,6 +98,36 @@ struct FamilyLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReloadLabels {
+    file: &'static str,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConfigFileLabels {
+    file: &'static str,
+}
+
+/// A configuration file that can be reloaded while running (the `file`
+/// label of the reload families).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigFile {
+    /// `--config.file`: reloaded on SIGHUP and `POST /-/reload`.
+    Config,
+    /// `--web.config.file`: reloaded when it or a file it names changes.
+    WebConfig,
+}
+
+impl ConfigFile {
+    pub fn label(self) -> &'static str {
+        match self {
+            ConfigFile::Config => "config",
+            ConfigFile::WebConfig => "web_config",
+        }
+    }
 }
 
 /// How a line was understood, as the `result` label of `mta_log_lines_total`.
@@ -214,7 +245,8 @@ struct CappedFamily<K, L> {
     name: &'static str,
     family: Family<L, Counter>,
     index: Mutex<HashMap<K, Counter>>,
-    cap: usize,
+    /// Changed by a config reload; applies to label sets not seen before.
+    cap: AtomicUsize,
 }
 
 impl<K, L> CappedFamily<K, L>
@@ -223,7 +255,7 @@ where
     L: Clone + Eq + Hash + EncodeLabelSet + Send + Sync + std::fmt::Debug + 'static,
 {
     fn new(name: &'static str, cap: usize) -> Self {
-        CappedFamily { name, family: Family::default(), index: Mutex::new(HashMap::new()), cap }
+        CappedFamily { name, family: Family::default(), index: Mutex::new(HashMap::new()), cap: AtomicUsize::new(cap) }
     }
 
     /// The counter for `key`; the second value says whether it was folded.
@@ -232,7 +264,7 @@ where
         if let Some(counter) = index.get(&key) {
             return (counter.clone(), false);
         }
-        if index.len() < self.cap {
+        if index.len() < self.cap.load(Ordering::Relaxed) {
             let counter = self.family.get_or_create_owned(&labels());
             index.insert(key, counter.clone());
             (counter, false)
@@ -272,6 +304,8 @@ pub struct Metrics {
     /// the projection of a reply series within the cap, so this set never
     /// outgrows the cap either.
     reply_info_seen: Mutex<HashSet<(Option<ReplyCode>, Option<EnhancedStatus>)>>,
+    reloads: Family<ReloadLabels, Counter>,
+    reload_ok: Family<ConfigFileLabels, Gauge>,
 }
 
 impl Metrics {
@@ -319,6 +353,18 @@ impl Metrics {
             reply_info.clone(),
         );
         registry.register("mta_exporter_build_info", "Build information; always 1", build_info);
+        let reloads = Family::<ReloadLabels, Counter>::default();
+        let reload_ok = Family::<ConfigFileLabels, Gauge>::default();
+        registry.register(
+            "mta_exporter_config_reloads",
+            "Reloads of a configuration file while running, by file (config, web_config) and result (success, failure)",
+            reloads.clone(),
+        );
+        registry.register(
+            "mta_exporter_config_last_reload_successful",
+            "1 if the last reload of the file succeeded (or none was tried), 0 if the exporter runs on an older version of it",
+            reload_ok.clone(),
+        );
         let sources = source::SourceFamilies::default();
         sources.register(&mut registry);
         registry.register_collector(Box::new(process::ProcessCollector));
@@ -334,6 +380,8 @@ impl Metrics {
             sources,
             reply_info,
             reply_info_seen: Mutex::new(HashSet::new()),
+            reloads,
+            reload_ok,
         })
     }
 
@@ -367,6 +415,29 @@ impl Metrics {
         out
     }
 
+    /// Makes the reload series of a file in use exist (at zero, successful).
+    pub fn track_config_file(&self, file: ConfigFile) {
+        for result in ["success", "failure"] {
+            self.reloads.get_or_create_owned(&ReloadLabels { file: file.label(), result });
+        }
+        self.reload_ok.get_or_create_owned(&ConfigFileLabels { file: file.label() }).set(1);
+    }
+
+    /// Counts one reload of `file`.
+    pub fn record_reload(&self, file: ConfigFile, ok: bool) {
+        let result = if ok { "success" } else { "failure" };
+        self.reloads.get_or_create_owned(&ReloadLabels { file: file.label(), result }).inc();
+        self.reload_ok.get_or_create_owned(&ConfigFileLabels { file: file.label() }).set(i64::from(ok));
+    }
+
+    /// A new `limits.max_series_per_family`. Series that exist stay; the
+    /// cap decides only for label sets seen for the first time from now on.
+    pub fn set_max_series_per_family(&self, cap: usize) {
+        let cap = cap.max(1);
+        self.replies.cap.store(cap, Ordering::Relaxed);
+        self.reject_warnings.cap.store(cap, Ordering::Relaxed);
+    }
+
     /// A recorder for one source. Its line counters exist (at zero) from now on.
     pub fn recorder(self: &Arc<Self>, source: &str) -> Recorder {
         let source: Arc<str> = Arc::from(source);
@@ -392,7 +463,7 @@ impl Metrics {
     /// only when a reply series is created, never per line.
     fn note_reply_info(&self, code: Option<ReplyCode>, enhanced: Option<EnhancedStatus>) {
         let mut seen = self.reply_info_seen.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.len() >= self.replies.cap || !seen.insert((code, enhanced)) {
+        if seen.len() >= self.replies.cap.load(Ordering::Relaxed) || !seen.insert((code, enhanced)) {
             return;
         }
         let labels = ReplyInfoLabels {

@@ -31,11 +31,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::classify::Classifier;
 use crate::decode::Format;
 use crate::metrics::{Metrics, SourceHandles};
 use crate::parse::{MtaSelection, OtherParsers};
-use crate::pipeline::{LineOptions, Pipeline};
+use crate::pipeline::{LineOptions, Pipeline, SharedClassifier};
 use crate::shutdown::Shutdown;
 use file::{FileTailer, StartAt, TailOptions, Target};
 use positions::Positions;
@@ -255,7 +254,7 @@ struct Running {
 struct Shared {
     options: FollowOptions,
     metrics: Arc<Metrics>,
-    classifier: Arc<Classifier>,
+    classifier: SharedClassifier,
     /// Parsers for lines no built-in parser claims (`parsers:` in the config).
     others: Arc<OtherParsers>,
     shutdown: Shutdown,
@@ -292,7 +291,7 @@ impl Sources {
         specs: &[SourceSpec],
         options: FollowOptions,
         metrics: &Arc<Metrics>,
-        classifier: &Arc<Classifier>,
+        classifier: impl Into<SharedClassifier>,
         others: &Arc<OtherParsers>,
         shutdown: &Shutdown,
     ) -> Result<Sources, SourceError> {
@@ -308,7 +307,7 @@ impl Sources {
         let shared = Shared {
             options,
             metrics: Arc::clone(metrics),
-            classifier: Arc::clone(classifier),
+            classifier: classifier.into(),
             others: Arc::clone(others),
             shutdown: shutdown.clone(),
             positions,
@@ -390,6 +389,15 @@ impl Sources {
         result.map(|()| report)
     }
 
+    /// Settings for sources started from now on (by [`Sources::reconcile`]):
+    /// running sources keep the ones they started with. The positions file
+    /// cannot change while running.
+    pub fn set_options(&mut self, mut options: FollowOptions, others: Arc<OtherParsers>) {
+        options.positions_file = self.shared.options.positions_file.clone();
+        self.shared.options = options;
+        self.shared.others = others;
+    }
+
     /// After the shutdown was triggered: waits for every source thread, then
     /// saves the positions one last time.
     pub fn join(mut self) {
@@ -423,7 +431,7 @@ impl Sources {
             pipeline: Pipeline::with_options(
                 &spec.name,
                 &self.shared.metrics,
-                Arc::clone(&self.shared.classifier),
+                self.shared.classifier.clone(),
                 LineOptions {
                     format: spec.format,
                     mta: spec.mta,
