@@ -14,12 +14,12 @@ use clap::Parser;
 
 use mta_exporter::classify::Classifier;
 use mta_exporter::cli::{self, Cli, ConfigSettings, Settings};
+use mta_exporter::commands;
 use mta_exporter::logging;
 use mta_exporter::metrics::{Metrics, MetricsOptions};
 use mta_exporter::pipeline::SharedClassifier;
 use mta_exporter::reload::Reloader;
 use mta_exporter::shutdown::Shutdown;
-use mta_exporter::commands;
 use mta_exporter::web::{self, App, ReloadFn, WebState};
 
 fn main() -> ExitCode {

@@ -286,7 +286,9 @@ impl Pipeline {
             self.health.truncated_line();
         }
         let Pipeline { source, classifier, recorder, reader, .. } = self;
-        reader.read_envelope(envelope, time, classifier.load(), |text, parsed, c| count(recorder, source, text, parsed, c))
+        reader.read_envelope(envelope, time, classifier.load(), |text, parsed, c| {
+            count(recorder, source, text, parsed, c)
+        })
     }
 
     /// Ends a read batch: publishes the last line's own timestamp.
