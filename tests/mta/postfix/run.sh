@@ -38,7 +38,7 @@ while [ $# -gt 0 ]; do
     --route) route=$2; shift 2 ;;
     --set) set_name=$2; shift 2 ;;
     --no-install) install=0; shift ;;
-    --out) out=$2; shift 2 ;;
+    --out) out=$(realpath -m "$2"); shift 2 ;;
     --keep-work) keep_work=1; shift ;;
     --e2e) route=file; set_name=e2e; shift ;;  # what tests/mta/e2e.sh runs
     --exporter) exporter=$(realpath "$2"); shift 2 ;;
