@@ -103,6 +103,7 @@ for m in "${want[@]}"; do
     overall=1
     continue
   fi
+  mta_failed=0
   for f in "${files[@]}"; do
     python3 - "$f" "${secs_of[$m]}" <<'EOF'
 import json, sys
@@ -111,10 +112,13 @@ failed = [c["check"] for c in r["checks"] if not c["pass"]]
 print("%-34s %-6s %8s %8s  %s" % (r["name"], "PASS" if r["pass"] else "FAIL", r.get("replies", "-"),
                                    sys.argv[2], "; ".join(failed)))
 EOF
-    python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["pass"] else 1)' "$f" || overall=1
+    python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["pass"] else 1)' "$f" || { overall=1; mta_failed=1; }
   done
-  if [ "${rc_of[$m]}" != 0 ]; then
-    printf '%-34s %-6s %8s %8s  %s\n' "$m (capture)" "FAIL" "-" "${secs_of[$m]}" "run.sh exit status ${rc_of[$m]} (see $WORK/$m.out)"
+  if [ -e "$results/$m.capture-failed" ]; then
+    printf '%-34s %-6s %8s %8s  %s\n' "$m (capture)" "FAIL" "-" "${secs_of[$m]}" "$(tr '\n' ' ' < "$results/$m.capture-failed")(see $WORK/$m.out)"
+    overall=1
+  elif [ "${rc_of[$m]}" != 0 ] && [ "$mta_failed" = 0 ]; then
+    printf '%-34s %-6s %8s %8s  %s\n' "$m (run.sh)" "FAIL" "-" "${secs_of[$m]}" "exit status ${rc_of[$m]} (see $WORK/$m.out)"
     overall=1
   fi
 done

@@ -179,7 +179,11 @@ run_variant() {  # run_variant VARIANT OUTNAME
       --reject-expected "$WORK/reject.expected.json" \
       --sink-port "$SINK_PORT" --mx-port "$MX_PORT" --submission-port "$SUBMISSION_PORT" \
       --connect-port "$CONNECT_PORT" --receive-timeout "${RECEIVE_TIMEOUT%s}" \
-      --expire-cutoff "$EXPIRE_CUTOFF" || { failed=1; log "drive.py FAILED (variant $v)"; }
+      --expire-cutoff "$EXPIRE_CUTOFF" || {
+    failed=1
+    log "drive.py FAILED (variant $v)"
+    if [ -n "$results_dir" ]; then echo "drive.py failed (variant $v)" >> "$results_dir/exim.capture-failed"; fi
+  }
   if [ -n "$exporter" ]; then
     log "e2e: asserting the exporter's /metrics against this run's expected.json"
     "$PY" "$mta/e2e_check.py" --mta exim --name "exim (log_selector $v)" --log "$WORK/log/mainlog" \
