@@ -11,9 +11,10 @@ items the MTA's log must show for it. Items are:
   Dup(row)   a reply the MTA logs a second time (Exim's host-level line before
              the recipient lines): counted like a Row, but not a second reply
              in the sink journal.
-  Group(row, n)  one line that reports n recipients (Sendmail's
-             "to=<a>,<b>,<c>"): the reply counts once, the delivery status n
-             times, and the sink journal holds it n times.
+  Group(row, n[, journal_n])  one line that reports n recipients
+             (Sendmail's "to=<a>,<b>,<c>"): the reply counts once, the delivery
+             status n times, and the sink journal holds it journal_n times
+             (default n; 1 for a refused MAIL when the client sent no RCPT).
   Delivery(status, journal=None, n=1)  a delivery outcome whose line carries
              no reply code (Exim "=> box R=local_user", "** x: Unrouteable
              address", an uncoded inbound "rejected RCPT"); journal names the
@@ -37,7 +38,7 @@ sys.dont_write_bytecode = True
 from journal import Expected, LogWatcher, journal_reply_counts, read_journal  # noqa: E402
 
 Dup = collections.namedtuple("Dup", "row")
-Group = collections.namedtuple("Group", "row n")
+Group = collections.namedtuple("Group", "row n journal_n", defaults=(None,))
 Unlogged = collections.namedtuple("Unlogged", "phase code enhanced")
 
 
@@ -106,7 +107,7 @@ class Table:
                 continue
             n = 1
             if isinstance(it, Group):
-                it, n = it.row, it.n
+                it, n = it.row, it.journal_n or it.n
             if it.direction != "outbound" or it.code == "none" or it.phase == "none":
                 continue  # (phase none: a code our MTA made up itself)
             if it.code.startswith("2") and it.phase != "end_of_data":
@@ -120,7 +121,7 @@ def rows_of(items):
     for it in items:
         if isinstance(it, (Dup, Group)):
             out.append(it.row)
-        elif hasattr(it, "code"):
+        elif hasattr(it, "direction") and not isinstance(it, (Delivery, Unlogged)):
             out.append(it)
     return out
 

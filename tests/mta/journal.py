@@ -13,7 +13,7 @@ import os
 import re
 import time
 
-PHASES = ("connect", "helo", "auth", "mail", "rcpt", "data", "end_of_data", "other", "none")
+PHASES = ("connect", "helo", "auth", "mail", "rcpt", "data", "end_of_data", "other", "unknown", "none")
 STATUSES = ("sent", "deferred", "bounced", "expired", "deliverable", "undeliverable", "rejected", "none")
 DELIVERY_KEYS = ("sent", "deferred", "bounced", "expired", "rejected", "deliverable", "undeliverable")
 
