@@ -9,8 +9,9 @@ items the MTA's log must show for it. Items are:
              delivery status of its line; expected in the sink journal too when
              it is a reply the sink sent.
   Dup(row)   a reply the MTA logs a second time (Exim's host-level line before
-             the recipient lines): counted like a Row, but not a second reply
-             in the sink journal.
+             the recipient lines; OpenSMTPD's line for each recipient of a
+             refused MAIL, after which it sent no RCPT): counted like a Row,
+             but not a second reply in the sink journal.
   Group(row, n[, journal_n])  one line that reports n recipients
              (Sendmail's "to=<a>,<b>,<c>"): the reply counts once, the delivery
              status n times, and the sink journal holds it journal_n times
