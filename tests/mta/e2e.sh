@@ -37,7 +37,7 @@ for arg in "$@"; do
   case "$arg" in
     all) want+=("${ALL_MTAS[@]}") ;;
     postfix|exim|sendmail|opensmtpd) want+=("$arg") ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "unknown MTA: $arg (one of: ${ALL_MTAS[*]} all)" >&2; exit 2 ;;
   esac
 done
@@ -67,6 +67,7 @@ chmod 755 "$WORK"
 results=$WORK/results
 mkdir -p "$results"
 pkg_snapshot_begin
+apt_update_once  # once for all MTAs (exported to the run.sh scripts)
 finish() {
   set +e
   pkg_snapshot_restore

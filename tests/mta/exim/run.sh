@@ -44,7 +44,7 @@ while [ $# -gt 0 ]; do
     --e2e) variant=all; shift ;;
     --exporter) exporter=$(realpath "$2"); shift 2 ;;
     --results-dir) results_dir=$(realpath -m "$2"); shift 2 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done

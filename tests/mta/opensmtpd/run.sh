@@ -41,7 +41,7 @@ while [ $# -gt 0 ]; do
     --e2e) shift ;;  # the one capture is also the end-to-end selection
     --exporter) exporter=$(realpath "$2"); shift 2 ;;
     --results-dir) results_dir=$(realpath -m "$2"); shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done

@@ -22,7 +22,7 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from drivelib import (Delivery, Group, Unlogged, Dup, crosscheck_journal, rows_of,  # noqa: E402
+from drivelib import (Delivery, Dup, Group, Table, Unlogged, crosscheck_journal, rows_of,  # noqa: E402
                       run_scenario, swaks, write_expected)
 from journal import Expected, LogWatcher, inb, out, read_journal  # noqa: E402
 
@@ -284,7 +284,6 @@ def main():
         nonlocal failures
         failures += not run_scenario(bed.log, name, action, wanted_kinds(items), line_kinds, items=items)
         counted = [i for i in items if not isinstance(i, str)]
-        from drivelib import Table
         Table.expected_of(counted, exp, name)
         journal_want.update(journal_keys(counted))
 
