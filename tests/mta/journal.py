@@ -13,7 +13,7 @@ import os
 import re
 import time
 
-PHASES = ("connect", "helo", "auth", "mail", "rcpt", "data", "end_of_data", "other", "none")
+PHASES = ("connect", "helo", "auth", "mail", "rcpt", "data", "end_of_data", "other", "unknown", "none")
 STATUSES = ("sent", "deferred", "bounced", "expired", "deliverable", "undeliverable", "rejected", "none")
 DELIVERY_KEYS = ("sent", "deferred", "bounced", "expired", "rejected", "deliverable", "undeliverable")
 
@@ -45,19 +45,24 @@ def inb(phase, code, enhanced, status="rejected"):
 
 
 class Expected:
-    """Accumulates rows, reject_warnings and expired counts per scenario."""
+    """Accumulates rows, reject_warnings and expired counts per scenario, plus
+    delivery outcomes logged without any reply (`deliveries`: status -> n)."""
 
     def __init__(self):
         self.rows = collections.Counter()
         self.reject_warnings = 0
         self.expired = 0
+        self.extra_deliveries = collections.Counter()
         self.per_scenario = []
 
-    def add(self, scenario, rows, reject_warnings=0, expired=0):
+    def add(self, scenario, rows, reject_warnings=0, expired=0, deliveries=None):
         c = collections.Counter(rows)
         self.rows.update(c)
         self.reject_warnings += reject_warnings
         self.expired += expired
+        for status in deliveries or {}:
+            assert status in DELIVERY_KEYS, status
+        self.extra_deliveries.update(deliveries or {})
         self.per_scenario.append((scenario, c, reject_warnings, expired))
 
     def deliveries(self):
@@ -66,6 +71,8 @@ class Expected:
             if row.status in d:
                 d[row.status] += n
         d["expired"] += self.expired
+        for status, n in self.extra_deliveries.items():
+            d[status] += n
         return d
 
     def to_json(self, notes):

@@ -8,7 +8,7 @@ what the MTA logged with what the server really said.
 
 Usage
 -----
-    sink.py --port 2525 --journal /tmp/sink.jsonl [--host 127.0.0.1 --host ::1]
+    sink.py --port 2525 --journal /tmp/sink.jsonl [--host 127.0.0.1 --host ::1 --host 127.0.0.11]
             [--listen PORT=MODE ...] [--no-default-ports] [--hostname mx.sink.test]
 
 With ``--port P`` the sink listens on P..P+6 with these modes (each on every
@@ -518,8 +518,8 @@ async def main(argv=None):
     args = ap.parse_args(argv)
     hosts = args.host or ["127.0.0.1"]
     for h in hosts:
-        if h not in ("127.0.0.1", "::1", "localhost"):
-            ap.error("only loopback addresses are allowed: %s" % h)
+        if not (h in ("::1", "localhost") or re.fullmatch(r"127\.\d{1,3}\.\d{1,3}\.\d{1,3}", h)):
+            ap.error("only loopback addresses are allowed (127.0.0.0/8, ::1): %s" % h)
     listeners = []
     if args.port and not args.no_default_ports:
         listeners += [(args.port + i, mode) for i, mode in enumerate(MODES)]

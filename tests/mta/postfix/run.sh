@@ -4,7 +4,14 @@
 # against the expected counts, stop everything and restore the machine.
 #
 #   bash tests/mta/postfix/run.sh [--route file|syslog|both] [--set NAME] [--no-install]
-#                                 [--out DIR] [--keep-work]
+#                                 [--out DIR] [--keep-work] [--exporter BIN [--results-dir DIR]]
+#
+# --e2e: the end-to-end selection (maillog_file route only).
+# --exporter BIN: also run the end-to-end check (tests/mta/e2e.sh uses this):
+# start BIN following the fresh log from its beginning before Postfix starts,
+# and after the driver assert its /metrics against this run's expected.json
+# (tests/mta/e2e_check.py); the exit status says whether it passed, and
+# DIR/postfix-ROUTE.json gets a summary for e2e.sh's table.
 #
 # Outputs (default --out = tests/fixtures/postfix, --set = scenarios):
 #   NAME.log + NAME.expected.json                 maillog_file route
@@ -15,20 +22,28 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 mta=$(cd "$here/.." && pwd)
 repo=$(cd "$mta/../.." && pwd)
+MTA_LOG_TAG=postfix
+# shellcheck source=../lib.sh
+. "$mta/lib.sh"
 
 route=both
 set_name=scenarios
 install=1
 out="$repo/tests/fixtures/postfix"
 keep_work=0
+exporter=
+results_dir=
 while [ $# -gt 0 ]; do
   case "$1" in
     --route) route=$2; shift 2 ;;
     --set) set_name=$2; shift 2 ;;
     --no-install) install=0; shift ;;
-    --out) out=$2; shift 2 ;;
+    --out) out=$(realpath -m "$2"); shift 2 ;;
     --keep-work) keep_work=1; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --e2e) route=file; set_name=e2e; shift ;;  # what tests/mta/e2e.sh runs
+    --exporter) exporter=$(realpath "$2"); shift 2 ;;
+    --results-dir) results_dir=$(realpath -m "$2"); shift 2 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -52,19 +67,12 @@ CONF=/etc/postfix/mta-test
 BACKUP=/var/tmp/mta-postfix-etc-backup
 PY=${PYTHON:-python3}
 
-log() { printf '[run.sh] %s\n' "$*" >&2; }
-
 install_packages() {
-  local need=()
-  command -v postfix >/dev/null 2>&1 || need+=(postfix)
-  command -v swaks >/dev/null 2>&1 || need+=(swaks)
-  [ -e /usr/lib/x86_64-linux-gnu/sasl2/libplain.so ] || ls /usr/lib/*/sasl2/libplain.so >/dev/null 2>&1 || need+=(libsasl2-modules)
-  if [ "$route" != file ] && ! command -v rsyslogd >/dev/null 2>&1; then need+=(rsyslog); fi
-  [ ${#need[@]} -eq 0 ] && return 0
-  log "installing ${need[*]}"
+  purge_other_mtas postfix
   echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  local pkgs=(postfix swaks libsasl2-modules python3)
+  [ "$route" != file ] && pkgs+=(rsyslog)
+  apt_install "${pkgs[@]}"
 }
 
 backup_etc() {
@@ -132,16 +140,7 @@ start_helpers() {  # start_helpers ROUTE
   pids+=($!)
   "$PY" "$mta/milter.py" --port "$MILTER_PORT" --journal "$WORK/milter.jsonl" > "$WORK/milter.out" 2>&1 &
   pids+=($!)
-  if [ "$1" = syslog ]; then
-    [ -e /dev/log ] && { echo "/dev/log already exists: another syslog daemon is running; use --route file" >&2; exit 1; }
-    cat > "$WORK/rsyslog.conf" <<EOF
-global(workDirectory="$WORK")
-module(load="imuxsock" SysSock.Name="/dev/log")
-mail.*  action(type="omfile" file="$WORK/syslog.log" template="RSYSLOG_TraditionalFileFormat")
-EOF
-    rsyslogd -f "$WORK/rsyslog.conf" -i "$WORK/rsyslogd.pid"
-    for _ in $(seq 50); do [ -S /dev/log ] && break; sleep 0.1; done
-  fi
+  [ "$1" = syslog ] && start_private_rsyslogd "$WORK" "$WORK/syslog.log"
   for _ in $(seq 50); do
     "$PY" - "$SINK_PORT" "$MILTER_PORT" 2>/dev/null <<'EOF' && break
 import socket, sys
@@ -156,11 +155,7 @@ stop_helpers() {
   for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
   pids=()
-  if [ -e "$WORK/rsyslogd.pid" ]; then
-    kill "$(cat "$WORK/rsyslogd.pid")" 2>/dev/null || true
-    for _ in $(seq 50); do [ -e "$WORK/rsyslogd.pid" ] || break; sleep 0.1; done
-    rm -f "$WORK/rsyslogd.pid" /dev/log
-  fi
+  stop_private_rsyslogd "$WORK"
 }
 
 postfix_running() { postfix status >/dev/null 2>&1; }
@@ -175,11 +170,14 @@ cleanup() {
   postsuper -d ALL >/dev/null 2>&1
   stop_postfix
   stop_helpers
+  stop_exporter
   rm -f /var/lib/postfix/mta_test_psc_cache*.db
   restore_etc
   [ "$keep_work" = 1 ] || rm -rf "$WORK"
+  pkg_snapshot_restore
 }
 trap cleanup EXIT
+e2e_failed=0
 
 run_route() {  # run_route ROUTE OUTNAME
   local r=$1 name=$2 logfile
@@ -189,9 +187,11 @@ run_route() {  # run_route ROUTE OUTNAME
   configure "$r"
   postsuper -d ALL >/dev/null 2>&1 || true  # leftovers of an aborted run (cannot log: postfix is down)
   rm -f /var/lib/postfix/mta_test_psc_cache*.db
-  start_helpers "$r"
-  postfix start >/dev/null 2>&1
   if [ "$r" = file ]; then logfile=$WORK/maillog; else logfile=$WORK/syslog.log; fi
+  [ -n "$exporter" ] && start_exporter "$exporter" "$logfile" "$WORK/exporter.out"
+  start_helpers "$r"
+  log "postfix start; driving the scenarios (drive.py)"
+  postfix start >/dev/null 2>&1
   for _ in $(seq 100); do [ -s "$logfile" ] && break; sleep 0.1; done
   "$PY" "$here/drive.py" --log "$logfile" --journal "$WORK/sink.jsonl" \
       --milter-journal "$WORK/milter.jsonl" --expected "$WORK/expected.json" \
@@ -199,6 +199,13 @@ run_route() {  # run_route ROUTE OUTNAME
       --early-port "$EARLY_PORT" --connect-port "$CONNECT_PORT" \
       --postscreen-port "$POSTSCREEN_PORT" --milter-smtpd-port "$MILTER_SMTPD_PORT" \
       --lifetime "${LIFETIME%s}"
+  if [ -n "$exporter" ]; then
+    log "e2e: asserting the exporter's /metrics against this run's expected.json"
+    "$PY" "$mta/e2e_check.py" --mta postfix --name "postfix ($r route)" --log "$logfile" \
+        --exporter-log "$WORK/exporter.out" --expected "$WORK/expected.json" \
+        ${results_dir:+--result "$results_dir/postfix-$r.json"} || e2e_failed=1
+    stop_exporter
+  fi
   cp "$logfile" "$WORK/capture.log"  # snapshot before the clean-up below logs anything
   postsuper -d ALL >/dev/null 2>&1 || true
   stop_postfix
@@ -211,6 +218,7 @@ run_route() {  # run_route ROUTE OUTNAME
   log "wrote $out/$name.log ($(wc -l < "$out/$name.log") lines) and $name.expected.json"
 }
 
+pkg_snapshot_begin
 [ "$install" = 1 ] && install_packages
 backup_etc
 case "$route" in
@@ -224,4 +232,5 @@ case "$route" in
       run_route syslog "$set_name-syslog"
     fi ;;
 esac
+if [ "$e2e_failed" = 1 ]; then log "done: e2e FAILED"; exit 1; fi
 log "done"
