@@ -540,7 +540,7 @@ def prometheus_rule(rules):
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
-        "metadata": {"name": "mta-exporter", "labels": {"app.kubernetes.io/name": "mta-exporter",
+        "metadata": {"name": "mta-exporter", "namespace": "mail", "labels": {"app.kubernetes.io/name": "mta-exporter",
                                                         "app.kubernetes.io/component": "metrics"}},
         "spec": rules,
     }
