@@ -18,8 +18,10 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY config ./config
 ENV CC_x86_64_unknown_linux_musl=musl-gcc
+# strip: the release profile keeps line tables for backtraces (23 MB);
+# the image gets the 5 MB binary without them.
 RUN cargo build --release --locked --target x86_64-unknown-linux-musl \
-    && cp target/x86_64-unknown-linux-musl/release/mta_exporter /mta_exporter
+    && strip -o /mta_exporter target/x86_64-unknown-linux-musl/release/mta_exporter
 
 FROM scratch
 LABEL org.opencontainers.image.title="mta_exporter" \

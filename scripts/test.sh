@@ -107,7 +107,8 @@ rustup target list --installed | grep -qx x86_64-unknown-linux-musl || rustup ta
 CC_x86_64_unknown_linux_musl=musl-gcc cargo build --release --locked --target x86_64-unknown-linux-musl
 BIN=$ROOT/target/x86_64-unknown-linux-musl/release/mta_exporter
 if ldd "$BIN" 2>&1 | grep -qE 'statically linked|not a dynamic executable'; then
-  echo "$BIN: statically linked, $(du -k "$BIN" | cut -f1) KiB"
+  strip -o "$TOOLS/mta_exporter.stripped" "$BIN"
+  echo "$BIN: statically linked, $(du -k "$BIN" | cut -f1) KiB ($(du -k "$TOOLS/mta_exporter.stripped" | cut -f1) KiB stripped, as in the image)"
 else
   echo "$BIN is not static:" >&2
   ldd "$BIN" >&2
