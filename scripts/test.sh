@@ -26,6 +26,8 @@ missing=()
 for cmd in "${!provides[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${provides[$cmd]}")
 done
+# Debian's python3 makes venvs only with python3-venv (ensurepip).
+command -v python3 >/dev/null 2>&1 && ! python3 -c 'import ensurepip' 2>/dev/null && missing+=(python3-venv)
 if ((${#missing[@]})); then
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
   if [[ $(id -u) -eq 0 ]]; then
