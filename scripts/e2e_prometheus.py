@@ -10,7 +10,9 @@
    and evaluation interval and deploy/prometheus/mta_exporter.rules.yml
    (its group intervals shortened to 1 s: the expressions are under test,
    not the schedule).
-3. Through Prometheus's HTTP API runs every PromQL expression in the
+3. Waits until Prometheus has scraped the exporter's count of every line
+   written (it must equal the number of lines exactly) and every recording
+   rule has data. Then, through Prometheus's HTTP API, runs every PromQL expression in the
    dashboards (panel targets and variable queries, with $__rate_interval,
    $__range and the variables substituted), every recording rule, every
    alert expression and each signal inside it (the operands its thresholds
@@ -348,7 +350,6 @@ def main():
         writer.start()
         writer.join(args.seconds + 30)
         writer.stop.set()
-        time.sleep(3)  # a few more scrapes and rule evaluations after the last write
 
         def query(q):
             url = f"{api}/api/v1/query?" + urllib.parse.urlencode({"query": q})
@@ -361,6 +362,25 @@ def main():
             if data["data"]["resultType"] == "scalar":
                 return "ok", 1
             return ("ok" if result else "empty"), len(result)
+
+        # Wait (no fixed sleep) until Prometheus has scraped the exporter's
+        # count of every line written and every recording rule has a sample.
+        expected = first + writer.written + sum(1 for _ in SAMPLE.open("rb"))
+        records = [r["record"] for g in rules["groups"] for r in g["rules"] if "record" in r]
+        deadline = time.monotonic() + 60
+        while True:
+            _, body = http_get(f"{api}/api/v1/query?" + urllib.parse.urlencode({"query": "sum(mta_log_lines_total)"}))
+            result = json.loads(body)["data"]["result"]
+            counted = float(result[0]["value"][1]) if result else 0
+            pending = [r for r in records if query(r)[0] != "ok"]
+            if counted == expected and not pending:
+                log(f"e2e: the exporter counted all {expected} lines; every recording rule has data")
+                break
+            if time.monotonic() > deadline:
+                problems.append(f"after 60 s Prometheus has {counted:.0f} of {expected} lines counted, "
+                                f"recording rules without data: {', '.join(pending) or 'none'}")
+                break
+            time.sleep(0.5)
 
         present = {}
 
