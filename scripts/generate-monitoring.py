@@ -306,18 +306,6 @@ def overview():
                           drilldown_link("var-direction=${__data.fields.Direction}&var-cause=${__data.fields.Cause}"))]),
             10, 10)
 
-    lay.row("Queue")
-    lay.add(timeseries("Messages in the queue", "Messages per queue (incoming, active, deferred, hold …), read from "
-                       "the spool at scrape time.",
-                       [target(f"sum by (mta, queue) (mta_queue_messages{{{im}}})", "{{mta}} {{queue}}")], "short"),
-            18, 8)
-    lay.add(stat("Queue readable", "1 when the exporter could read the queue at the last scrape, 0 when it could "
-                 "not (then the queue panel is stale, not empty).",
-                 f"min(mta_queue_up{{{im}}})", "short",
-                 [{"color": "red", "value": None}, {"color": "green", "value": 1}],
-                 [{"type": "value", "options": {"0": {"text": "unreadable", "index": 0},
-                                                 "1": {"text": "ok", "index": 1}}}]), 6, 8)
-
     lay.row("Exporter health")
     lay.add(timeseries("Log lines read", "Lines per second, by how they were understood: reply (carried a counted "
                        "reply), recognized (an MTA line without reply), ignored (another program), unrecognized.",
