@@ -23,12 +23,19 @@
 //! * **Replies to clients** `… smtp failed-command command="…" result="550 …"`
 //!   and `… smtp bad-input result="500 …"`: OpenSMTPD logs every 4xx/5xx it
 //!   sends. Inbound; the phase follows the command (`""` is the connection
-//!   itself, refused by a filter); a reply at connect, MAIL, RCPT, DATA or end
-//!   of data is also a rejection, one to AUTH or another command is not.
+//!   itself, refused by a filter); a 4xx/5xx at connect, EHLO/HELO, MAIL,
+//!   RCPT, DATA or end of data is also a rejection (a client, sender,
+//!   recipient or message turned away, as Postfix's `reject:` and Exim's
+//!   `rejected …` lines count), one to AUTH, STARTTLS or another command
+//!   (an unknown command, VRFY: a protocol error) is not.
 //! * Before 6.4: `smtp-in: Failed command on session …: "MAIL FROM:<…>  " =>
 //!   421 4.3.0: Temporary Error` (inbound), `relay: Ok|TempFail|PermFail for
 //!   …: …, stat=250 2.0.0: Ok` (outbound) and `delivery: Ok for …: …,
 //!   stat=Delivered` (local). OpenSMTPD writes `4.3.0:` with a colon.
+//!   6.4+ keeps this shape for what its queue process logs: `relay: Expire
+//!   for <evpid>: from=<…>, to=<…>, rcpt=<->, delay=15s, stat=Envelope
+//!   expired` is an envelope that outlived its `ttl` (expired); `Remove`
+//!   (removed by the administrator) is no outcome.
 //!
 //! Everything else (`smtp connected`, `smtp message`, `mta connecting`, TLS
 //! lines …) is recognized without a reply, unless it seems to carry a reply
@@ -109,7 +116,7 @@ fn failed_command(fields: &str) -> Record<'_> {
 }
 
 /// An inbound reply to `command`; a rejection when it refused the
-/// connection, a sender, a recipient or the message.
+/// connection, the client's greeting, a sender, a recipient or the message.
 fn client_reply<'a>(command: &str, result: Option<&'a str>) -> Record<'a> {
     let command = command.trim();
     let phase = match command {
@@ -118,7 +125,13 @@ fn client_reply<'a>(command: &str, result: Option<&'a str>) -> Record<'a> {
         _ => Phase::from_command(command),
     };
     let reply = result.and_then(|text| reply_at(text, Direction::Inbound, phase));
-    let refused = matches!(phase, Phase::Connect | Phase::Mail | Phase::Rcpt | Phase::Data | Phase::EndOfData)
+    // (STARTTLS has phase helo too, but a refused STARTTLS turns nobody away.)
+    let greeting = || {
+        let word = command.split([' ', ':']).next().unwrap_or("");
+        word.eq_ignore_ascii_case("EHLO") || word.eq_ignore_ascii_case("HELO")
+    };
+    let refused = (matches!(phase, Phase::Connect | Phase::Mail | Phase::Rcpt | Phase::Data | Phase::EndOfData)
+        || (phase == Phase::Helo && greeting()))
         && reply.is_some_and(|r| r.class() != ReplyClass::Success);
     Record { reply, delivery: refused.then_some(DeliveryStatus::Rejected), ..Record::new(Mta::Opensmtpd) }
 }
@@ -206,6 +219,8 @@ fn outcome<'a>(result: &str, stat: &'a str, to: &'a str) -> Record<'a> {
         "Ok" => Some(DeliveryStatus::Sent),
         "TempFail" => Some(DeliveryStatus::Deferred),
         "PermFail" | "Loop" => Some(DeliveryStatus::Bounced),
+        // The envelope outlived its `ttl`/`queue ttl` and goes back to the sender.
+        "Expire" => Some(DeliveryStatus::Expired),
         _ => None,
     };
     let phase = if delivery == Some(DeliveryStatus::Sent) { Phase::EndOfData } else { Phase::Unknown };
@@ -264,6 +279,13 @@ mod tests {
             ("smtp-out: Error on session b4a942c1a10c63f2 after 1 message sent: AUTH rejected: 535 5.7.8 bad", (Some(535), Some("5.7.8"), out, Some(Phase::Auth), None)),
             ("relay: Ok for 5ba7e3a8c1b1f9e9: session=5ba7e3a8ab, from=<a@b>, to=<c@d.example>, rcpt=<->, source=1.2.3.4, relay=mx.d.example [5.6.7.8], delay=2s, stat=250 2.0.0: 123 Message accepted for delivery",
              (Some(250), Some("2.0.0"), out, Some(Phase::EndOfData), Some(Sent))),
+            // OpenSMTPD 6.8 (tests/fixtures/opensmtpd): the queue process, no session id.
+            ("relay: Expire for 0ebb4092b3a8c22f: from=<alice@example.test>, to=<rcpt-451-4.7.1@expire.test>, rcpt=<->, delay=6s, stat=Envelope expired",
+             (None, None, None, None, Some(Expired))),
+            ("delivery: Expire for 0ebb4092b3a8c230: from=<alice@example.test>, to=<box@mx1.example.test>, rcpt=<box@mx1.example.test>, delay=4d, stat=Envelope expired",
+             (None, None, None, None, Some(Expired))),
+            ("relay: Remove for 0ebb4092b3a8c231: from=<alice@example.test>, to=<a@sink.test>, rcpt=<->, delay=1h, stat=Removed by administrator",
+             (None, None, None, None, None)),
             ("delivery: Ok for 5307a501bb: from=<ops@gw.example.com>, to=<team@gw.example.com>, user=team, method=mbox, delay=0s, stat=Delivered",
              (None, None, None, None, Some(Sent))),
         ]);
@@ -277,6 +299,22 @@ mod tests {
              (Some(550), None, inb, Some(Phase::Rcpt), Some(Rejected))),
             ("b4a942c181a10c63 smtp failed-command command=\"DATA\" result=\"451 Try again later please later\"", (Some(451), None, inb, Some(Phase::Data), Some(Rejected))),
             ("88166f7f21c951f4 smtp failed-command command=\"\" result=\"550 no rDNS please fix\"", (Some(550), None, inb, Some(Phase::Connect), Some(Rejected))),
+            // OpenSMTPD 6.8 (tests/fixtures/opensmtpd): a filter refusing
+            // EHLO and HELO turns the client away; protocol errors do not.
+            ("7b8ec615169af9ce smtp failed-command command=\"EHLO bad.helo.test\" result=\"550 5.7.1 Your EHLO name is not acceptable\"",
+             (Some(550), Some("5.7.1"), inb, Some(Phase::Helo), Some(Rejected))),
+            ("7b8ec615169af9ce smtp failed-command command=\"HELO bad.helo.test\" result=\"550 5.7.1 Your HELO name is not acceptable\"",
+             (Some(550), Some("5.7.1"), inb, Some(Phase::Helo), Some(Rejected))),
+            ("7b8ec618af4c4def smtp failed-command command=\"STARTTLS\" result=\"454 4.7.0 TLS not available\"",
+             (Some(454), Some("4.7.0"), inb, Some(Phase::Helo), None)),
+            ("7b8ec618af4c4def smtp failed-command command=\"FOO bar\" result=\"500 5.5.1 Invalid command: Command unrecognized\"",
+             (Some(500), Some("5.5.1"), inb, Some(Phase::Other), None)),
+            ("7b8ec618af4c4def smtp failed-command command=\"VRFY ok\" result=\"500 5.5.1 Invalid command: Command unrecognized\"",
+             (Some(500), Some("5.5.1"), inb, Some(Phase::Other), None)),
+            ("7b8ec618af4c4def smtp failed-command command=\"MAIL FROM:<bad address\" result=\"553 5.1.0 Sender address syntax error\"",
+             (Some(553), Some("5.1.0"), inb, Some(Phase::Mail), Some(Rejected))),
+            ("7b8ec618af4c4def smtp failed-command command=\"DATA\" result=\"503 5.5.4 Invalid command arguments: No recipient specified\"",
+             (Some(503), Some("5.5.4"), inb, Some(Phase::Data), Some(Rejected))),
             ("c1a89cb774083905 smtp failed-command command=\"AUTH LOGIN\" result=\"503 5.5.1 Invalid command: Command not supported\"",
              (Some(503), Some("5.5.1"), inb, Some(Phase::Auth), None)),
             ("c1a89cb8c5b84cbf smtp bad-input result=\"500 5.5.1 Invalid command: Pipelining not supported\"", (Some(500), Some("5.5.1"), inb, Some(Phase::Unknown), None)),

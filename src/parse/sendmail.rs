@@ -14,6 +14,10 @@
 //!   field, written before any remote text): 2.x.x sent, 4.x.x deferred,
 //!   5.x.x bounced; without `dsn=` the `stat=` word decides (`Sent`,
 //!   `Deferred`, anything else bounced), and `stat=queued` is no outcome.
+//!   A `to=` line with neither `mailer=` nor `dsn=` (`to=<a>, delay=…,
+//!   pri=…, stat=<milter text>` after `Milter: data, reject=…`) is a message
+//!   Sendmail refused at the end of its data and never gave to a mailer: no
+//!   outcome, the `reject=` line counted the rejection.
 //!   The reply is `reply=` (the remote's first reply line) when present,
 //!   else the reply after `stat=Deferred: ` — the same reply when both are
 //!   there, so it counts once. `stat=Sent (Ok: queued as …)` keeps only the
@@ -34,11 +38,20 @@
 //! * **Protocol errors** `host.: SMTP DATA-2 protocol error: 571 …`: a
 //!   remote reply that Sendmail did not expect; outbound, no outcome (the
 //!   `to=` line that follows carries it).
+//! * **Refused addresses** `QID: <addr>... User unknown` (also an error
+//!   mailer's text, `Invalid route address`, `No such user here`): Sendmail
+//!   refused a client's RCPT (or MAIL) address with a 5xx it does not log:
+//!   a rejection without a reply.
+//! * **Queue return** `QID: QID2: DSN: Cannot send message for 5 days`: the
+//!   message stayed queued past `Timeout.queuereturn` and goes back to its
+//!   sender: expired (once per message, as Postfix's `status=expired`). The
+//!   other `DSN:` lines (`DSN: User unknown`, the `Warning: could not send
+//!   message for past 4 hours` delay notice) only name the notification
+//!   Sendmail made; the `to=` line counted the outcome.
 //!
-//! Everything else (`from=` lines, `User unknown` notes without a code, AUTH
-//! failures, `did not issue MAIL/EXPN/VRFY/ETRN`, DSN and notify lines,
-//! octal-escaped texts) is recognized without a reply, unless it seems to
-//! carry a reply that no rule placed.
+//! Everything else (`from=` lines, AUTH failures, `did not issue
+//! MAIL/EXPN/VRFY/ETRN`, notify lines, octal-escaped texts) is recognized
+//! without a reply, unless it seems to carry a reply that no rule placed.
 //!
 //! Trust: addresses (`to=`, `arg1=`, `from=`), relay names and reply texts
 //! are written by strangers. Fields are walked from the left in Sendmail's
@@ -62,6 +75,11 @@ pub fn parse(message: &str) -> Option<Record<'_>> {
         Some(milter(rest))
     } else if let Some(at) = find(body, " protocol error: ") {
         protocol_error(body, at)
+    } else if refused_address(body) {
+        Some(Record { delivery: Some(DeliveryStatus::Rejected), ..Record::new(Mta::Sendmail) })
+    } else if let Some(notice) = body.strip_prefix("DSN: ") {
+        let expired = notice.starts_with("Cannot send message for ");
+        Some(Record { delivery: expired.then_some(DeliveryStatus::Expired), ..Record::new(Mta::Sendmail) })
     } else {
         None
     };
@@ -70,6 +88,15 @@ pub fn parse(message: &str) -> Option<Record<'_>> {
         None if looks_like_reply(body) => None,
         None => Some(Record::new(Mta::Sendmail)),
     }
+}
+
+/// `<addr>... text`: the note Sendmail logs when it refuses an address a
+/// client gave (the text is what the client got, after a code Sendmail does
+/// not log). A reply-like text is left to the caller.
+fn refused_address(body: &str) -> bool {
+    angle_len(body.as_bytes())
+        .and_then(|len| body[len..].strip_prefix("... "))
+        .is_some_and(|text| !text.is_empty() && !looks_like_reply(text))
 }
 
 /// Drops `QID: ` (and a second `QID: ` on DSN and notify lines, and the
@@ -145,6 +172,7 @@ fn delivery(fields: &str) -> Record<'_> {
     let stat_word = stat.map(|s| &s[..s.find([' ', ':', '(']).unwrap_or(s.len())]);
     let outcome = match (stat_word, dsn) {
         (Some("queued"), _) => None,
+        (_, None) if mailer.is_empty() => None,
         (_, Some(dsn)) => Some(match dsn.class_digit() {
             2 => DeliveryStatus::Sent,
             4 => DeliveryStatus::Deferred,
@@ -315,6 +343,15 @@ mod tests {
             ("v12AbCd7004430: to=<a@b>,<c@d>, [more], delay=00:00:01, mailer=esmtp, pri=1, relay=m. [1.2.3.4], dsn=5.1.1, stat=User unknown",
              (None, Some("5.1.1"), out, Some(Phase::Unknown), Some(Bounced), 2)),
             ("v12AbCd7004430: to=<a@b>, delay=00:00:00, mailer=esmtp, pri=1, stat=queued", (None, None, None, None, None, 1)),
+            // Sendmail 8.17 (tests/fixtures/sendmail): after `Milter: data,
+            // reject=…` the message never reached a mailer.
+            ("6ASL5g0P027599: to=<milteom-550-5.7.1@mx.test>, delay=00:00:00, pri=30276, stat=Message rejected by content scanner: spam score 12.4 is above the limit of 5.0",
+             (None, None, None, None, None, 1)),
+            ("6ASL5g0P027600: to=<a@mx.test>,<b@mx.test>, delay=00:00:00, pri=60276, stat=Data format error",
+             (None, None, None, None, None, 2)),
+            // A mailer without dsn= still decides by the stat= word.
+            ("6ASL5g0P027601: to=<a@mx.test>, delay=00:00:00, mailer=esmtp, pri=30276, stat=Sent",
+             (None, None, None, None, Some(Sent), 1)),
             // A recipient that spells out a delivery is one address.
             ("v12AbCd7004430: to=<\"x>, dsn=2.0.0, stat=Sent (250 ok)\"@victim>, delay=00:00:01, mailer=esmtp, pri=1, relay=v. [2.2.2.2], dsn=5.1.1, reply=550 5.1.1 no, stat=User unknown",
              (Some(550), Some("5.1.1"), out, Some(Phase::Unknown), Some(Bounced), 1)),
@@ -344,13 +381,36 @@ mod tests {
     }
 
     #[test]
+    fn outcomes_without_a_reply() {
+        for (message, want) in [
+            // Sendmail 8.17 (tests/fixtures/sendmail): RCPT refused with 550 5.1.1
+            // (an unknown local user) and with an error mailer's 550 5.1.2.
+            ("6ASL5WEK027366: <nosuch@mx1.example.test>... User unknown", Some(Rejected)),
+            ("6ASL5UFh027327: <x@retired.test>... This address is no longer in use", Some(Rejected)),
+            ("j4KC1gSG002847: <badguy@badhost.example.com,,0,>... Invalid route address", Some(Rejected)),
+            ("rA37ZTSC026250: <\"a>... b\"@domain.com>... No such user here", Some(Rejected)),
+            // Queue return after Timeout.queuereturn, then the notifications.
+            ("6ASL500h026805: 6ASL5mGF027710: DSN: Cannot send message for 15 seconds", Some(Expired)),
+            ("u31FFPtp032300: u31FFPtq032301: DSN: Cannot send message for 5 days", Some(Expired)),
+            ("u31FFPtp032300: u31FFPtq032302: DSN: Warning: could not send message for past 4 hours", None),
+            ("6ASL56GR026887: 6ASL56GR026890: DSN: User unknown", None),
+            ("j4K970hV028494: j4K975hV028499: DSN: Service unavailable", None),
+            ("6ASL5RMI027269: 6ASL5SMI027278: DSN: Service unavailable (<data-552-5.2.2@lmtp.test>: Mailbox full, the recipient is over their storage quota)", None),
+            // Not an address note.
+            ("6ASL5WEK027367: <nosuch@mx1.example.test>", None),
+            ("6ASL5WEK027368: <nosuch@mx1.example.test>... ", None),
+        ] {
+            let record = parse(message).unwrap_or_else(|| panic!("unrecognized: {message}"));
+            assert_eq!((record.reply, record.delivery, record.recipients), (None, want, 1), "{message}");
+        }
+    }
+
+    #[test]
     fn lines_without_a_reply() {
         for message in [
-            "v12AbCd7004417: <nobody@here.example>... User unknown",
             "v12AbCd7004417: from=<a@sender.example>, size=2208, class=0, nrcpts=0, proto=ESMTP, daemon=MTA-v4, relay=[192.0.2.45]",
             "v12AbCd7004418: probe.example [IPv6:2001:db8::7] did not issue MAIL/EXPN/VRFY/ETRN during connection to MTA-v6",
             "v12AbCd7004419: AUTH failure (PLAIN): authentication failure (-13) SASL(-13): authentication failure: Password verification failed, user=u@example.com, relay=guess.example [192.0.2.3]",
-            "v12AbCd7004420: v12AbCe7004421: DSN: Mailbox unavailable",
             "v12AbCd7004422[2]: \\310\\341\\262\\342 subject text",
             "v12AbCd7004423: [203.0.113.178]: possible SMTP attack: command=AUTH, count=7",
             "starting daemon (8.17.1): SMTP+queueing@00:30:00",

@@ -3,6 +3,7 @@
 
 pub mod corpus;
 pub mod pki;
+pub mod real;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -3,19 +3,28 @@
 keeps its own copy of the same ideas.
 
 A driver declares scenarios: a name, an action (usually one swaks run) and the
-items the MTA's log must show for it. Items are:
+items the MTA's log must show for it. The counting convention (README.md,
+"What counts as one reply") is one reply per recipient per attempt, and the
+items say how the MTA's lines map to it:
 
-  Row        (journal.out()/inb()) one reply the exporter must count, with the
-             delivery status of its line; expected in the sink journal too when
-             it is a reply the sink sent.
-  Dup(row)   a reply the MTA logs a second time (Exim's host-level line before
-             the recipient lines; OpenSMTPD's line for each recipient of a
-             refused MAIL, after which it sent no RCPT): counted like a Row,
-             but not a second reply in the sink journal.
+  Row        (journal.out()/inb()) one line with one reply the exporter must
+             count, with the delivery status of its line; expected in the
+             sink journal too when it is a reply the sink sent.
+  Repeat(row)  a recipient line that repeats a reply an earlier line of the
+             same attempt already counted for that recipient (Exim: the
+             host-level line 'H=host [ip]: SMTP error ...' counts the reply,
+             the first recipient line that repeats it counts only its
+             outcome): row.status as a delivery, no reply, nothing in the
+             sink journal. The line still shows the code.
+  Echo(row)  one more recipient's line with the same single server reply
+             (OpenSMTPD's line per recipient of a refused MAIL, after which
+             it sent no RCPT): a reply and an outcome for that recipient, but
+             not one more reply in the sink journal.
   Group(row, n[, journal_n])  one line that reports n recipients
-             (Sendmail's "to=<a>,<b>,<c>"): the reply counts once, the delivery
-             status n times, and the sink journal holds it journal_n times
-             (default n; 1 for a refused MAIL when the client sent no RCPT).
+             (Sendmail's "to=<a>,<b>,<c>"): the reply and the outcome count
+             n times, once per recipient, and the sink journal holds it
+             journal_n times (default n; 1 for a refused MAIL when the client
+             sent no RCPT).
   Delivery(status, journal=None, n=1)  a delivery outcome whose line carries
              no reply code (Exim "=> box R=local_user", "** x: Unrouteable
              address", an uncoded inbound "rejected RCPT"); journal names the
@@ -38,7 +47,8 @@ import time
 sys.dont_write_bytecode = True
 from journal import Expected, LogWatcher, journal_reply_counts, read_journal  # noqa: E402
 
-Dup = collections.namedtuple("Dup", "row")
+Repeat = collections.namedtuple("Repeat", "row")
+Echo = collections.namedtuple("Echo", "row")
 Group = collections.namedtuple("Group", "row n journal_n", defaults=(None,))
 Unlogged = collections.namedtuple("Unlogged", "phase code enhanced")
 
@@ -78,11 +88,13 @@ class Table:
     def expected_of(items, exp, name):
         rows, deliveries = [], collections.Counter()
         for it in items:
-            if isinstance(it, Dup):
+            if isinstance(it, Repeat):
+                if it.row.status != "none":
+                    deliveries[it.row.status] += 1
+            elif isinstance(it, Echo):
                 rows.append(it.row)
             elif isinstance(it, Group):
-                rows.append(it.row)
-                deliveries[it.row.status] += it.n - 1
+                rows.extend([it.row] * it.n)
             elif isinstance(it, Delivery):
                 deliveries[it.status] += it.n
             elif isinstance(it, Unlogged):
@@ -97,7 +109,7 @@ class Table:
         journal_reply_counts(): (phase, code, enhanced) -> count."""
         c = collections.Counter()
         for it in items:
-            if isinstance(it, Dup):
+            if isinstance(it, (Repeat, Echo)):
                 continue
             if isinstance(it, Delivery):
                 if it.journal:
@@ -118,9 +130,11 @@ class Table:
 
 
 def rows_of(items):
+    """The rows of the lines that show a code (a Repeat's line shows it too,
+    a Group is one line): what the drivers' line checks count."""
     out = []
     for it in items:
-        if isinstance(it, (Dup, Group)):
+        if isinstance(it, (Repeat, Echo, Group)):
             out.append(it.row)
         elif hasattr(it, "direction") and not isinstance(it, (Delivery, Unlogged)):
             out.append(it)
@@ -212,6 +226,6 @@ def wait_for(predicate, timeout=30, what="condition"):
         time.sleep(0.05)
 
 
-__all__ = ["Dup", "Group", "Delivery", "Unlogged", "Table", "swaks", "run_scenario",
+__all__ = ["Repeat", "Echo", "Group", "Delivery", "Unlogged", "Table", "swaks", "run_scenario",
            "crosscheck_journal", "write_expected", "dump_expected", "wait_for", "Expected",
            "LogWatcher", "os", "re"]

@@ -19,7 +19,10 @@ the driver has finished. Stdlib only.
    - mta_smtp_reject_warnings_total per mta with expected "reject_warnings";
    - mta_log_lines_total{result="unrecognized"} == 0 (the unrecognized lines
      are printed from the exporter's debug log).
-   Zero-valued series are ignored on both sides.
+   Zero-valued series are ignored on both sides. The expected.json files
+   follow the exporter's counting rule (README.md, "What counts as one
+   reply": one reply per recipient per attempt; the drivers mark which log
+   lines repeat a reply), so the comparison is direct, nothing subtracted.
 Prints every difference; exit status 0 only when all four checks pass.
 """
 

@@ -11,7 +11,7 @@
 # under test is purged only with MTA_ALLOW_PURGE=1 (it would not come back).
 
 MTA_LOG_TAG=${MTA_LOG_TAG:-mta}
-log() { printf '[%s] %s\n' "$MTA_LOG_TAG" "$*" >&2; }
+log() { printf '[%s %(%T)T] %s\n' "$MTA_LOG_TAG" -1 "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 # Every package of each MTA family (what to purge before installing another).

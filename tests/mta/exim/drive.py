@@ -22,7 +22,7 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from drivelib import (Delivery, Dup, Table, Unlogged, crosscheck_journal,  # noqa: E402
+from drivelib import (Delivery, Repeat, Table, Unlogged, crosscheck_journal,  # noqa: E402
                       rows_of, run_scenario, swaks, write_expected)
 from journal import Expected, LogWatcher, inb, out  # noqa: E402
 
@@ -32,12 +32,15 @@ INBOUND_SENDER = "bob@example.test"
 NOTES = (
     "Real Exim 4.96 mainlog produced by tests/mta/exim/run.sh; counts come from the driver's scenario "
     "table (tests/mta/exim/drive.py), cross-checked against the sink journal. Conventions beyond the "
-    "contract: every line that carries a reply counts once. Delivery lines (=> -> ** ==) carry the "
+    "contract: one reply per recipient per attempt (as for Postfix, whose lines are per recipient). Delivery lines (=> -> ** ==) carry the "
     "delivery status; => and -> with C=\"250 ...\" (log_selector smtp_confirmation, on by default) are "
     "phase end_of_data; without C= (local deliveries, -smtp_confirmation) they are deliveries with no reply. The host-level line "
     "'H=host [ip]:port: SMTP error from remote mail server after <command>: <reply>' that Exim writes "
     "before the recipient lines for 4xx to MAIL/DATA/end of data and for greeting/EHLO/HELO rejections "
-    "counts as an outbound reply with status none (it repeats the reply of the recipient lines). "
+    "counts the outbound reply, with status none, for the first recipient line that repeats it (same "
+    "message, host and error text), which then counts only its outcome; the other recipient lines count "
+    "reply and outcome. A host-level line that no recipient line repeats (Exim moved on to the next "
+    "host) is a reply with status none. "
     "'<name> authenticator failed H=...: 535 ...' (client side) is outbound auth with status none; "
     "the '== ... authentication required but authentication attempt(s) failed' line that follows has "
     "no code (deferred only). 'after RCPT TO' = rcpt, 'MAIL FROM' (also 'pipelined MAIL FROM') = "
@@ -108,8 +111,8 @@ def wanted_kinds(items):
     for it in items:
         if isinstance(it, Unlogged):
             continue
-        if isinstance(it, Dup):
-            c["host"] += 1
+        if isinstance(it, Repeat):
+            c["delivery"] += 1
             continue
         if isinstance(it, Delivery):
             c["reject" if it.direction == "inbound" else "delivery"] += it.n
@@ -159,12 +162,13 @@ def build(bed, variant):
           [out("rcpt", "421", "4.7.0", "deferred")])
     t.add("MAIL 451 4.7.1, three recipients -> host-level line + deferred x3",
           S("a@sink.test", "b@sink.test", "c@sink.test", sender="mail-451-4.7.1@example.test"),
-          [Dup(out("mail", "451", "4.7.1", "none"))] + [out("mail", "451", "4.7.1", "deferred")] * 3)
+          [out("mail", "451", "4.7.1", "none"), Repeat(out("mail", "451", "4.7.1", "deferred"))]
+          + [out("mail", "451", "4.7.1", "deferred")] * 2)
     t.add("MAIL 550 5.7.23, 3-line, two recipients -> bounced x2",
           S("a@sink.test", "b@sink.test", sender="mailml-550-5.7.23@example.test"),
           [out("mail", "550", "5.7.23", "bounced")] * 2 + [notify])
     t.add("DATA 451 4.3.0 -> host-level line + deferred", S("datacmd-451-4.3.0@sink.test"),
-          [Dup(out("data", "451", "4.3.0", "none")), out("data", "451", "4.3.0", "deferred")])
+          [out("data", "451", "4.3.0", "none"), Repeat(out("data", "451", "4.3.0", "deferred"))])
     t.add("DATA 554 5.5.1 -> bounced", S("datacmd-554-5.5.1@sink.test"), [out("data", "554", "5.5.1", "bounced"), notify])
     t.add("end of DATA 554 5.7.1, three recipients -> bounced x3",
           S("data-554-5.7.1+m@sink.test", "r1@sink.test", "r2@sink.test"),
@@ -173,15 +177,15 @@ def build(bed, variant):
     t.add("end of DATA 550 5.7.1, 3-line -> bounced", S("dataml-550-5.7.1@sink.test"),
           [out("end_of_data", "550", "5.7.1", "bounced"), notify])
     t.add("end of DATA 451 4.3.0 -> host-level line + deferred", S("data-451-4.3.0@sink.test"),
-          [Dup(out("end_of_data", "451", "4.3.0", "none")), out("end_of_data", "451", "4.3.0", "deferred")])
+          [out("end_of_data", "451", "4.3.0", "none"), Repeat(out("end_of_data", "451", "4.3.0", "deferred"))])
     t.add("two recipients, one RCPT 550 5.1.1 -> bounced + sent (->)", S("rcpt-550-5.1.1+mix@sink.test", "ok1@sink.test", "ok2@sink.test"),
           [out("rcpt", "550", "5.1.1", "bounced"), ok(), ok(), notify])
     t.add("greeting 554 5.7.1 -> host-level line + bounced", S("a@greet554.test"),
-          [Dup(out("connect", "554", "5.7.1", "none")), out("connect", "554", "5.7.1", "bounced"), notify])
+          [out("connect", "554", "5.7.1", "none"), Repeat(out("connect", "554", "5.7.1", "bounced")), notify])
     t.add("greeting 421 4.3.2 -> host-level line + deferred", S("a@greet421.test"),
-          [Dup(out("connect", "421", "4.3.2", "none")), out("connect", "421", "4.3.2", "deferred")])
+          [out("connect", "421", "4.3.2", "none"), Repeat(out("connect", "421", "4.3.2", "deferred"))])
     t.add("EHLO and HELO 550 5.7.1 -> host-level line + bounced", S("a@helo.test"),
-          [Dup(out("helo", "550", "5.7.1", "none")), out("helo", "550", "5.7.1", "bounced"), notify])
+          [out("helo", "550", "5.7.1", "none"), Repeat(out("helo", "550", "5.7.1", "bounced")), notify])
     t.add("AUTH 535 5.7.8 -> client authenticator failed, deferred (no code)", S("a@auth.test"),
           [out("auth", "535", "5.7.8", "none"), Delivery("deferred")])
     t.add("two hosts: first greeting 421 (host-level line), second sent", S("a@multi.test"),
@@ -295,13 +299,15 @@ def main():
     exp = Expected()
     rej = Expected()
     journal_want = collections.Counter()
+    reply_lines = 0  # lines that show a code (a Group is one line)
     failures = 0
 
     def run(name, action, items, expired=0):
-        nonlocal failures
+        nonlocal failures, reply_lines
         want = wanted_kinds(items)
         failures += not run_scenario(bed.log, name, action, want, line_kinds, items=items)
         counted = [i for i in items if not isinstance(i, str)]
+        reply_lines += len(rows_of(counted))
         Table.expected_of(counted, exp, name)
         if expired:
             exp.expired += expired
@@ -335,12 +341,11 @@ def main():
 
     # The whole mainlog: as many reply-carrying lines as rows in the table.
     whole = line_kinds(bed.log.lines_since(0))["reply"]
-    if whole != sum(exp.rows.values()):
+    if whole != reply_lines:
         failures += 1
-        print("FAIL the mainlog has %d lines with a reply, the table %d rows" % (whole, sum(exp.rows.values())),
-              file=sys.stderr)
+        print("FAIL the mainlog has %d lines with a reply, the table %d" % (whole, reply_lines), file=sys.stderr)
     else:
-        print("ok   the mainlog has %d lines with a reply, one per row of the table" % whole)
+        print("ok   the mainlog has %d lines with a reply, as many as the table" % whole)
 
     # Cross-check the table against what the sink really said.
     failures += not crosscheck_journal(a.journal, journal_want)

@@ -31,7 +31,7 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from drivelib import (Delivery, Dup, Table, Unlogged, crosscheck_journal, rows_of,  # noqa: E402
+from drivelib import (Delivery, Echo, Table, Unlogged, crosscheck_journal, rows_of,  # noqa: E402
                       run_scenario, swaks, wait_for, write_expected)
 from journal import Expected, LogWatcher, inb, out  # noqa: E402
 
@@ -41,7 +41,9 @@ INBOUND_SENDER = "bob@example.test"
 NOTES = (
     "Real OpenSMTPD 6.8 syslog (RFC 3164 from a private rsyslogd) produced by tests/mta/opensmtpd/run.sh; "
     "counts come from the driver's scenario table (tests/mta/opensmtpd/drive.py), cross-checked against "
-    "the sink journal. Conventions beyond the contract: every line that carries a reply counts once. "
+    "the sink journal. Conventions beyond the contract: one reply per recipient per attempt (as for "
+    "Postfix, whose lines are per recipient); OpenSMTPD writes one line per recipient, so every line "
+    "that carries a reply counts once, also the line of each recipient of a refused MAIL. "
     "'mta delivery ... result=\"Ok|TempFail|PermFail\" stat=\"<reply>\"' (one line per recipient) is "
     "sent|deferred|bounced; OpenSMTPD does not log which command a remote reply answered, so the phase "
     "is end_of_data for result Ok (a 250 after the data) and unknown otherwise. Multi-line replies are "
@@ -52,9 +54,12 @@ NOTES = (
     "deliveries.deferred only. 'mda delivery ... result=Ok stat=Delivered' (maildir, LMTP) has no "
     "code: deliveries.sent only. 'relay: Expire for <evpid>: ... stat=Envelope expired' is "
     "deliveries.expired. Inbound: every 'smtp failed-command command=\"<cmd>\" result=\"<reply>\"' is "
-    "status rejected with the phase of <cmd>: empty (a connect filter) = connect, EHLO/HELO = helo, "
+    "a reply with the phase of <cmd>: empty (a connect filter) = connect, EHLO/HELO = helo, "
     "MAIL FROM = mail, RCPT TO = rcpt, DATA = data (also for a filter at the commit phase, after the "
-    "message: the log says DATA), anything else (an unknown command, VRFY) = other."
+    "message: the log says DATA), anything else (an unknown command, VRFY) = other; it is status "
+    "rejected at connect, helo, mail, rcpt and data (a client, sender, recipient or message turned "
+    "away, as Postfix 'reject:' and Exim 'rejected' lines count), status none for other commands "
+    "(protocol errors turn nothing away)."
 )
 
 
@@ -126,10 +131,10 @@ def build(bed):
     t.append(("RCPT 450 4.2.0 -> TempFail", S("rcpt-450-4.2.0@sink.test"), [remote("450", "4.2.0", "deferred")]))
     t.append(("MAIL 451 4.7.1 (no RCPT sent), three recipients -> TempFail x3",
               S("a@sink.test", "b@sink.test", "c@sink.test", sender="mail-451-4.7.1@example.test"),
-              [remote("451", "4.7.1", "deferred")] + [Dup(remote("451", "4.7.1", "deferred"))] * 2))
+              [remote("451", "4.7.1", "deferred")] + [Echo(remote("451", "4.7.1", "deferred"))] * 2))
     t.append(("MAIL 550 5.7.23, 3-line, two recipients -> PermFail x2",
               S("a@sink.test", "b@sink.test", sender="mailml-550-5.7.23@example.test"),
-              [remote("550", "5.7.23", "bounced"), Dup(remote("550", "5.7.23", "bounced")), NOTIFY]))
+              [remote("550", "5.7.23", "bounced"), Echo(remote("550", "5.7.23", "bounced")), NOTIFY]))
     t.append(("DATA 451 4.3.0 -> TempFail", S("datacmd-451-4.3.0@sink.test"), [remote("451", "4.3.0", "deferred")]))
     t.append(("DATA 554 5.5.1 -> PermFail", S("datacmd-554-5.5.1@sink.test"), [remote("554", "5.5.1", "bounced"), NOTIFY]))
     t.append(("end of DATA 554 5.7.1, three recipients -> PermFail x3",
@@ -168,8 +173,8 @@ def build(bed):
               [inb("rcpt", "550", None), ok()]))
     t.append(("protocol errors: unknown command, bad MAIL/RCPT syntax, VRFY, DATA without RCPT",
               lambda: protocol_errors(bed),
-              [inb("other", "500", "5.5.1"), inb("mail", "553", "5.1.0"), inb("rcpt", "501", "5.1.3"),
-               inb("other", "500", "5.5.1"), inb("data", "503", "5.5.4")]))
+              [inb("other", "500", "5.5.1", "none"), inb("mail", "553", "5.1.0"), inb("rcpt", "501", "5.1.3"),
+               inb("other", "500", "5.5.1", "none"), inb("data", "503", "5.5.4")]))
     return t
 
 
@@ -237,7 +242,7 @@ def wanted_kinds(items):
     c = collections.Counter()
     c["reply"] = len(rows_of(items))
     for it in items:
-        if isinstance(it, Dup):
+        if isinstance(it, Echo):
             it = it.row
         if isinstance(it, str):
             c[it] += 1
@@ -278,13 +283,15 @@ def main():
     bed = Bed(a)
     exp = Expected()
     journal_want = collections.Counter()
+    reply_lines = 0  # lines that show a code (a Group is one line)
     failures = 0
 
     def run(name, action, items, timeout=30):
-        nonlocal failures
+        nonlocal failures, reply_lines
         failures += not run_scenario(bed.log, name, action, wanted_kinds(items), line_kinds, items=items,
                                      timeout=timeout, idle=0.6)
         counted = [i for i in items if not isinstance(i, str)]
+        reply_lines += len(rows_of(counted))
         Table.expected_of(counted, exp, name)
         journal_want.update(Table.journal_keys(counted))
 
@@ -312,12 +319,11 @@ def main():
         bed.stop()
 
     whole = line_kinds(bed.log.lines_since(0))["reply"]
-    if whole != sum(exp.rows.values()):
+    if whole != reply_lines:
         failures += 1
-        print("FAIL the log has %d lines with a reply, the table %d rows" % (whole, sum(exp.rows.values())),
-              file=sys.stderr)
+        print("FAIL the log has %d lines with a reply, the table %d" % (whole, reply_lines), file=sys.stderr)
     else:
-        print("ok   the log has %d lines with a reply, one per row of the table" % whole)
+        print("ok   the log has %d lines with a reply, as many as the table" % whole)
     failures += not crosscheck_journal(a.journal, journal_want, fold=fold_journal)
     write_expected(a.expected, exp, NOTES)
     if failures:

@@ -22,7 +22,7 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from drivelib import (Delivery, Dup, Group, Table, Unlogged, crosscheck_journal, rows_of,  # noqa: E402
+from drivelib import (Delivery, Group, Table, Unlogged, crosscheck_journal, rows_of,  # noqa: E402
                       run_scenario, swaks, write_expected)
 from journal import Expected, LogWatcher, inb, out, read_journal  # noqa: E402
 
@@ -33,9 +33,9 @@ FOREIGN = "127.0.0.3"  # an inbound client that may not relay (not in the access
 NOTES = (
     "Real Sendmail 8.17 syslog (RFC 3164 from a private rsyslogd) produced by tests/mta/sendmail/run.sh; "
     "counts come from the driver's scenario table (tests/mta/sendmail/drive.py), cross-checked against "
-    "the sink and milter journals. Conventions beyond the contract: every line that carries a reply "
-    "counts once, deliveries count once per recipient. A 'to=<a>,<b>,<c>, ... mailer=...' line reports "
-    "several recipients with one outcome: one reply, one delivery per address. The reply of a "
+    "the sink and milter journals. Conventions beyond the contract: one reply per recipient per attempt "
+    "(as for Postfix, whose lines are per recipient). A 'to=<a>,<b>,<c>, ... mailer=...' line reports "
+    "several recipients with one outcome: the reply and the delivery count once per address. The reply of a "
     "delivery line is 'reply=' when present (its first line; code and enhanced code from it, even when "
     "dsn= differs: Sendmail maps a bare 550 to dsn=5.1.1, a 554 greeting to 5.5.0); 'stat=Deferred: "
     "<reply>' repeats it and counts once. Sendmail does not log which SMTP command a remote reply "
@@ -227,7 +227,7 @@ def wanted_kinds(items):
         if isinstance(it, Delivery):
             c["rcpterror" if it.status == "rejected" else it.status] += it.n
             continue
-        row = it.row if isinstance(it, (Group, Dup)) else it
+        row = it.row if isinstance(it, Group) else it
         c["reject" if row.direction == "inbound" else "to"] += 1
     return c
 
@@ -240,7 +240,7 @@ def journal_keys(items):
         if isinstance(it, Unlogged):
             c[(it.phase, it.code, it.enhanced)] += 1
             continue
-        if isinstance(it, (str, Delivery, Dup)):
+        if isinstance(it, (str, Delivery)):
             continue
         n = (it.journal_n or it.n) if isinstance(it, Group) else 1
         row = it.row if isinstance(it, Group) else it
@@ -278,12 +278,14 @@ def main():
     bed = Bed(a)
     exp = Expected()
     journal_want = collections.Counter()
+    reply_lines = 0  # lines that show a code (a Group is one line)
     failures = 0
 
     def run(name, action, items):
-        nonlocal failures
+        nonlocal failures, reply_lines
         failures += not run_scenario(bed.log, name, action, wanted_kinds(items), line_kinds, items=items)
         counted = [i for i in items if not isinstance(i, str)]
+        reply_lines += len(rows_of(counted))
         Table.expected_of(counted, exp, name)
         journal_want.update(journal_keys(counted))
 
@@ -309,12 +311,11 @@ def main():
         [remote("451", "4.7.1", "deferred"), Delivery("expired"), NOTIFY])
 
     whole = line_kinds(bed.log.lines_since(0))["reply"]
-    if whole != sum(exp.rows.values()):
+    if whole != reply_lines:
         failures += 1
-        print("FAIL the log has %d lines with a reply, the table %d rows" % (whole, sum(exp.rows.values())),
-              file=sys.stderr)
+        print("FAIL the log has %d lines with a reply, the table %d" % (whole, reply_lines), file=sys.stderr)
     else:
-        print("ok   the log has %d lines with a reply, one per row of the table" % whole)
+        print("ok   the log has %d lines with a reply, as many as the table" % whole)
     failures += not crosscheck_journal(a.journal, journal_want, fold=fold_journal)
     m, _ = read_journal(a.milter_journal)
     stages = collections.Counter((e["stage"], e["code"], e["enhanced"]) for e in m)

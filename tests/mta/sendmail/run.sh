@@ -157,8 +157,10 @@ trap cleanup EXIT
 failed=0
 
 pkg_snapshot_begin
-[ "$install" = 1 ] && install_packages
+# Before the install: the package's own configuration step runs Sendmail,
+# which waits a minute for an unqualified host name.
 qualify_hostname
+[ "$install" = 1 ] && install_packages
 prepare_work
 logfile=$WORK/syslog.log
 [ -n "$exporter" ] && start_exporter "$exporter" "$logfile" "$WORK/exporter.out"
