@@ -79,8 +79,8 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
 use super::facts::{
-    self, Action, AuthMethod, CipherClass, Facts, Filter, FilterAction, Notification, Received, Session,
-    SessionError, SessionEvent, Tls, TlsProtocol, TlsTrust,
+    self, Action, AuthMethod, CipherClass, Facts, Filter, FilterAction, Notification, Received, Session, SessionError,
+    SessionEvent, Tls, TlsProtocol, TlsTrust,
 };
 use super::scan::{angle_len, find, looks_like_basic_reply, quoted_len, reply_at, rfind, unquote};
 use super::Record;
@@ -516,7 +516,8 @@ fn session(body: &str) -> Option<Record<'_>> {
         }
     }
     if let Some(client) = body.strip_prefix("unexpected disconnection while reading SMTP command from ") {
-        let event = SessionEvent::Error { error: SessionError::LostConnection, phase: Phase::Unknown, disconnect: true };
+        let event =
+            SessionEvent::Error { error: SessionError::LostConnection, phase: Phase::Unknown, disconnect: true };
         return event_of(client, event);
     }
     let client = body.strip_prefix("SMTP call from ")?;
@@ -1044,17 +1045,36 @@ mod fact_tests {
         assert_eq!(f.received, Some(Received { size: Some(2166), recipients: None }));
         assert_eq!(f.notification, Some(Notification::NonDelivery));
         let f = facts("2026-11-28 19:43:25 1xXOKT-0006UM-2h <= a@b.test H=c [192.0.2.1] P=esmtps X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=no S=900 id=x");
-        assert_eq!(f.tls, Some(Tls { direction: Direction::Inbound, protocol: TlsProtocol::Tls13, cipher: CipherClass::Aes256Gcm, trust: TlsTrust::Anonymous }));
+        assert_eq!(
+            f.tls,
+            Some(Tls {
+                direction: Direction::Inbound,
+                protocol: TlsProtocol::Tls13,
+                cipher: CipherClass::Aes256Gcm,
+                trust: TlsTrust::Anonymous
+            })
+        );
         // The message id is the sender's text: nothing after it is read.
         let f = facts("2026-11-28 19:43:25 1xXOKT-0006UM-2h <= a@b.test H=c [192.0.2.1] P=esmtp S=900 id=x S=1 X=TLS1.0:RC4-MD5:1 R=y");
-        assert_eq!((f.received, f.tls, f.notification), (Some(Received { size: Some(900), recipients: None }), None, None));
+        assert_eq!(
+            (f.received, f.tls, f.notification),
+            (Some(Received { size: Some(900), recipients: None }), None, None)
+        );
     }
 
     #[test]
     fn deliveries() {
         let f = facts("2026-11-28 19:44:22.735 [25957] 1xXOLO-0006ke-26 => ok@sink.test F=<alice@example.test> R=to_sink T=remote_smtp S=487 H=127.0.0.1 [127.0.0.1]:2525 X=TLS1.2:ECDHE_X25519__RSA_PSS_RSAE_SHA256__AES_256_GCM:256 CV=yes DN=\"CN=sink\" C=\"250 2.0.0 Ok QT=9s DT=9s\" QT=0.077s DT=0.006s");
         assert_eq!((f.delay, f.attempt), (Some(Duration::from_millis(77)), Some(Duration::from_millis(6))));
-        assert_eq!(f.tls, Some(Tls { direction: Direction::Outbound, protocol: TlsProtocol::Tls12, cipher: CipherClass::Aes256Gcm, trust: TlsTrust::Verified }));
+        assert_eq!(
+            f.tls,
+            Some(Tls {
+                direction: Direction::Outbound,
+                protocol: TlsProtocol::Tls12,
+                cipher: CipherClass::Aes256Gcm,
+                trust: TlsTrust::Verified
+            })
+        );
         let f = facts("2026-11-28 19:44:21.754 [25949] 1xXOLN-0006kV-2F == r@e.test R=to_sink T=remote_smtp defer (-44) H=127.0.0.1 [127.0.0.1]:2525 I=[127.0.0.1]:50488 DT=1m2s: SMTP error from remote mail server after RCPT TO:<r@e.test>: 451 4.7.1 later");
         assert_eq!((f.delay, f.attempt), (None, Some(Duration::from_secs(62))));
         let f = facts("2026-11-28 19:44:26.211 [25990] 1xXOLS-0006lB-0S ** r@s.test F=<a@e.test> R=to_sink T=remote_smtp H=127.0.0.1 [127.0.0.1]:2525 I=[127.0.0.1]:50512: SMTP error from remote mail server after RCPT TO:<r@s.test>: 550 5.1.1 no DT=5s DT=0.25s");
@@ -1071,14 +1091,31 @@ mod fact_tests {
         assert_eq!(session("2026-11-28 19:44:21.672 [25888] SMTP connection from [127.0.0.1]:53218 I=[127.0.0.1]:25 (TCP/IP connection count = 1)"), s("smtp", SessionEvent::Connect));
         assert_eq!(session("2026-11-28 19:44:21.727 [25947] SMTP connection from (client.example.test) [127.0.0.1]:60808 I=[127.0.0.1]:587 closed by QUIT"), s("submission", SessionEvent::Disconnect));
         assert_eq!(session("2026-11-28 19:44:21.680 [25945] SMTP connection from [127.0.0.1]:53218 I=[127.0.0.1]:10025 lost D=0.000s"), s("10025", error(SessionError::LostConnection, Phase::Unknown)));
-        assert_eq!(session("2026-11-28 19:44:21 SMTP connection from (x) [192.0.2.1] lost while reading message data"), s("smtp", error(SessionError::LostConnection, Phase::Data)));
+        assert_eq!(
+            session("2026-11-28 19:44:21 SMTP connection from (x) [192.0.2.1] lost while reading message data"),
+            s("smtp", error(SessionError::LostConnection, Phase::Data))
+        );
         assert_eq!(session("2026-11-28 19:44:21 SMTP command timeout on connection from (x) [192.0.2.1]:1234 I=[192.0.2.2]:465 D=5m"), s("smtps", error(SessionError::Timeout, Phase::Unknown)));
-        assert_eq!(session("2026-11-28 19:44:21 SMTP data timeout (message abandoned) on connection from [192.0.2.1] F=<a@b>"), s("smtp", error(SessionError::Timeout, Phase::Data)));
-        assert_eq!(session("2026-11-28 19:44:21 unexpected disconnection while reading SMTP command from [192.0.2.1] D=1s"), s("smtp", error(SessionError::LostConnection, Phase::Unknown)));
+        assert_eq!(
+            session("2026-11-28 19:44:21 SMTP data timeout (message abandoned) on connection from [192.0.2.1] F=<a@b>"),
+            s("smtp", error(SessionError::Timeout, Phase::Data))
+        );
+        assert_eq!(
+            session("2026-11-28 19:44:21 unexpected disconnection while reading SMTP command from [192.0.2.1] D=1s"),
+            s("smtp", error(SessionError::LostConnection, Phase::Unknown))
+        );
         assert_eq!(session("2026-11-28 19:44:21 SMTP call from (x) [192.0.2.1]:1234 I=[192.0.2.2]:25 dropped: too many syntax or protocol errors (last command was \"RCPT TO:<a@b>\", C=EHLO,MAIL,RCPT)"), s("smtp", error(SessionError::TooManyErrors, Phase::Rcpt)));
         // A HELO name cannot pose as the end of the line.
-        assert_eq!(session("2026-11-28 19:44:21 SMTP connection from (x closed by QUIT) [192.0.2.1] lost D=0s"), s("smtp", error(SessionError::LostConnection, Phase::Unknown)));
-        assert_eq!(session("2026-11-28 19:44:21 SMTP connection from (x (TCP/IP connection count = 1)) [192.0.2.1] closed by QUIT"), s("smtp", SessionEvent::Disconnect));
+        assert_eq!(
+            session("2026-11-28 19:44:21 SMTP connection from (x closed by QUIT) [192.0.2.1] lost D=0s"),
+            s("smtp", error(SessionError::LostConnection, Phase::Unknown))
+        );
+        assert_eq!(
+            session(
+                "2026-11-28 19:44:21 SMTP connection from (x (TCP/IP connection count = 1)) [192.0.2.1] closed by QUIT"
+            ),
+            s("smtp", SessionEvent::Disconnect)
+        );
     }
 
     #[test]

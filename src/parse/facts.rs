@@ -122,7 +122,11 @@ pub enum SessionEvent {
     /// when the MTA does not say). `disconnect`: the MTA writes no other
     /// line for the session's end, so this one is also its disconnection
     /// (Exim, OpenSMTPD; Postfix logs a `disconnect from` line as well).
-    Error { error: SessionError, phase: Phase, disconnect: bool },
+    Error {
+        error: SessionError,
+        phase: Phase,
+        disconnect: bool,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -386,7 +390,7 @@ impl AuthMethod {
 }
 
 /// What Postfix's postscreen logged about a client.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Postscreen {
     /// `CONNECT from [ip]:port to [ip]:port`.
     Connect,

@@ -478,10 +478,21 @@ mod fact_tests {
         let f = facts("7b8ec5c9beb11f20 mta delivery evpid=03e7f1932a2d1ccf from=<a@e.test> to=<r@x.test> rcpt=<-> source=\"127.0.0.1\" relay=\"127.0.0.1 (localhost)\" delay=1m3s result=\"TempFail\" stat=\"451 4.7.1 later delay=9s\"");
         assert_eq!(f.delay, Some(Duration::from_secs(63)));
         let f = facts("b4a942c181a10c63 smtp tls ciphers=TLSv1.2:ECDHE-RSA-AES256-SHA384:256");
-        assert_eq!(f.tls, Some(Tls { direction: Direction::Inbound, protocol: TlsProtocol::Tls12, cipher: CipherClass::AesCbc, trust: TlsTrust::Unknown }));
+        assert_eq!(
+            f.tls,
+            Some(Tls {
+                direction: Direction::Inbound,
+                protocol: TlsProtocol::Tls12,
+                cipher: CipherClass::AesCbc,
+                trust: TlsTrust::Unknown
+            })
+        );
         let f = facts("b4a942c181a10c63 mta tls ciphers=TLSv1.3:TLS_CHACHA20_POLY1305_SHA256:256");
         assert_eq!(f.tls.map(|t| (t.direction, t.cipher)), Some((Direction::Outbound, CipherClass::Chacha20Poly1305)));
-        assert_eq!(facts("b4a942c181a10c63 smtp authentication user=alice result=permfail").auth_failure, Some(AuthMethod::Unknown));
+        assert_eq!(
+            facts("b4a942c181a10c63 smtp authentication user=alice result=permfail").auth_failure,
+            Some(AuthMethod::Unknown)
+        );
         assert_eq!(facts("b4a942c181a10c63 smtp authentication user=x result=permfail result=ok").auth_failure, None);
         assert_eq!(facts("b4a942c181a10c63 smtp authentication user=alice result=ok").auth_failure, None);
     }
@@ -494,14 +505,32 @@ mod fact_tests {
             other => panic!("{other:?}"),
         };
         let connect = Some(Session { service: "smtpd", event: SessionEvent::Connect });
-        assert_eq!(facts_of("Nov 28 20:10:02 vm smtpd[4561]: 7b8ec5c672a6a7a3 smtp connected address=127.0.0.1 host=localhost").session, connect);
-        assert_eq!(facts_of("Nov 28 20:10:09 vm smtpd[4561]: 7b8ec5caf0553d17 smtp connected address=local host=vm").session, None);
+        assert_eq!(
+            facts_of(
+                "Nov 28 20:10:02 vm smtpd[4561]: 7b8ec5c672a6a7a3 smtp connected address=127.0.0.1 host=localhost"
+            )
+            .session,
+            connect
+        );
+        assert_eq!(
+            facts_of("Nov 28 20:10:09 vm smtpd[4561]: 7b8ec5caf0553d17 smtp connected address=local host=vm").session,
+            None
+        );
         assert_eq!(facts_of("Nov 28 20:10:09 vm smtpd[4561]: 7b8ec5caf0553d17 smtp envelope evpid=333652fcd02d072c from=<> to=<alice@example.test>").notification, Some(Notification::NonDelivery));
         // A null sender from a remote client is not a notification of ours.
         assert_eq!(facts_of("Nov 28 20:10:09 vm smtpd[4561]: 7b8ec5c672a6a7a3 smtp envelope evpid=333652fcd02d072d from=<> to=<alice@example.test>").notification, None);
-        assert_eq!(facts_of("Nov 28 20:10:09 vm smtpd[4561]: 7b8ec5caf0553d17 smtp disconnected reason=quit").session, None);
-        assert_eq!(facts_of("Nov 28 20:10:09 vm smtpd[4561]: 7b8ec5c672a6a7a3 smtp disconnected reason=quit").session, Some(Session { service: "smtpd", event: SessionEvent::Disconnect }));
+        assert_eq!(
+            facts_of("Nov 28 20:10:09 vm smtpd[4561]: 7b8ec5caf0553d17 smtp disconnected reason=quit").session,
+            None
+        );
+        assert_eq!(
+            facts_of("Nov 28 20:10:09 vm smtpd[4561]: 7b8ec5c672a6a7a3 smtp disconnected reason=quit").session,
+            Some(Session { service: "smtpd", event: SessionEvent::Disconnect })
+        );
         let lost = SessionEvent::Error { error: SessionError::LostConnection, phase: Phase::Unknown, disconnect: true };
-        assert_eq!(facts_of("Nov 28 20:10:09 vm smtpd[4561]: 7b8ec5c672a6a7a4 smtp disconnected reason=disconnect").session, Some(Session { service: "smtpd", event: lost }));
+        assert_eq!(
+            facts_of("Nov 28 20:10:09 vm smtpd[4561]: 7b8ec5c672a6a7a4 smtp disconnected reason=disconnect").session,
+            Some(Session { service: "smtpd", event: lost })
+        );
     }
 }

@@ -763,9 +763,15 @@ mod fact_tests {
         assert_eq!(f.stages, Some([ms(10), ms(20), ms(0), ms(1500)]));
         // An address cannot pose as the delay fields.
         let f = facts("postfix/smtp", "8F404B69B2: to=<\"x, delay=999, delays=9/9/9/9\"@b.test>, relay=x[1.2.3.4]:25, delay=46, delays=46/0/0/0, dsn=2.0.0, status=sent (250 ok)");
-        assert_eq!((f.delay, f.stages), (Some(Duration::from_secs(46)), Some([Duration::from_secs(46), ms(0), ms(0), ms(0)])));
+        assert_eq!(
+            (f.delay, f.stages),
+            (Some(Duration::from_secs(46)), Some([Duration::from_secs(46), ms(0), ms(0), ms(0)]))
+        );
         // No delays= (Postfix before 2.3): only the delay.
-        let f = facts("postfix/smtp", "CCAE27A4: to=<c@p.org>, relay=m[63.251.223.176], delay=9, status=sent (250 Queued!)");
+        let f = facts(
+            "postfix/smtp",
+            "CCAE27A4: to=<c@p.org>, relay=m[63.251.223.176], delay=9, status=sent (250 Queued!)",
+        );
         assert_eq!((f.delay, f.stages), (Some(Duration::from_secs(9)), None));
     }
 
@@ -774,9 +780,15 @@ mod fact_tests {
         let f = facts("postfix/qmgr", "8F404B69B2: from=<alice@example.test>, size=473, nrcpt=3 (queue active)");
         assert_eq!(f.received, Some(Received { size: Some(473), recipients: Some(3) }));
         assert_eq!(f.queue_id, Some("8F404B69B2"));
-        let f = facts("postfix/qmgr", "8F404B69B2: from=<\", size=1, nrcpt=99 (queue active)\"@x>, status=expired, returned to sender");
+        let f = facts(
+            "postfix/qmgr",
+            "8F404B69B2: from=<\", size=1, nrcpt=99 (queue active)\"@x>, status=expired, returned to sender",
+        );
         assert_eq!(f.received, None);
-        assert_eq!(parse("postfix/qmgr", "8F404B69B2: from=<a@b>, status=expired, returned to sender").unwrap().delivery, Some(DeliveryStatus::Expired));
+        assert_eq!(
+            parse("postfix/qmgr", "8F404B69B2: from=<a@b>, status=expired, returned to sender").unwrap().delivery,
+            Some(DeliveryStatus::Expired)
+        );
         let f = facts("postfix/qmgr", "8F404B69B2: removed");
         assert_eq!((f.queue_id, f.removed), (Some("8F404B69B2"), true));
     }
@@ -784,34 +796,93 @@ mod fact_tests {
     #[test]
     fn sessions_by_service() {
         let session = |program, message| facts(program, message).session;
-        assert_eq!(session("postfix/smtpd", "connect from localhost[127.0.0.1]"), Some(Session { service: "smtpd", event: SessionEvent::Connect }));
-        assert_eq!(session("postfix/submission/smtpd", "disconnect from localhost[127.0.0.1] ehlo=1 quit=1 commands=2"), Some(Session { service: "submission", event: SessionEvent::Disconnect }));
-        assert_eq!(session("postfix-mx/smtps/smtpd", "connect from x[1.2.3.4]"), Some(Session { service: "smtps", event: SessionEvent::Connect }));
+        assert_eq!(
+            session("postfix/smtpd", "connect from localhost[127.0.0.1]"),
+            Some(Session { service: "smtpd", event: SessionEvent::Connect })
+        );
+        assert_eq!(
+            session("postfix/submission/smtpd", "disconnect from localhost[127.0.0.1] ehlo=1 quit=1 commands=2"),
+            Some(Session { service: "submission", event: SessionEvent::Disconnect })
+        );
+        assert_eq!(
+            session("postfix-mx/smtps/smtpd", "connect from x[1.2.3.4]"),
+            Some(Session { service: "smtps", event: SessionEvent::Connect })
+        );
         for (message, error, phase) in [
             ("lost connection after RCPT from unknown[192.0.2.1]", SessionError::LostConnection, Phase::Rcpt),
             ("lost connection after CONNECT from unknown[192.0.2.1]", SessionError::LostConnection, Phase::Connect),
-            ("lost connection after END-OF-MESSAGE from unknown[192.0.2.1]", SessionError::LostConnection, Phase::EndOfData),
+            (
+                "lost connection after END-OF-MESSAGE from unknown[192.0.2.1]",
+                SessionError::LostConnection,
+                Phase::EndOfData,
+            ),
             ("lost connection after UNKNOWN from unknown[192.0.2.1]", SessionError::LostConnection, Phase::Other),
             ("timeout after DATA (12 bytes) from unknown[192.0.2.1]", SessionError::Timeout, Phase::Data),
             ("too many errors after RCPT from unknown[192.0.2.1]", SessionError::TooManyErrors, Phase::Rcpt),
         ] {
-            assert_eq!(session("postfix/smtpd", message), Some(Session { service: "smtpd", event: SessionEvent::Error { error, phase, disconnect: false } }), "{message}");
+            assert_eq!(
+                session("postfix/smtpd", message),
+                Some(Session { service: "smtpd", event: SessionEvent::Error { error, phase, disconnect: false } }),
+                "{message}"
+            );
         }
         // The client side's lost connections are not sessions of ours.
-        assert_eq!(session("postfix/smtp", "745137AA: lost connection with h[104.47.55.161] while sending RCPT TO"), None);
+        assert_eq!(
+            session("postfix/smtp", "745137AA: lost connection with h[104.47.55.161] while sending RCPT TO"),
+            None
+        );
     }
 
     #[test]
     fn tls_and_sasl() {
         let f = facts("postfix/smtpd", "Anonymous TLS connection established from i59f7fc34.versanet.de[89.247.252.52]: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519");
-        assert_eq!(f.tls, Some(Tls { direction: Direction::Inbound, protocol: TlsProtocol::Tls13, cipher: CipherClass::Aes256Gcm, trust: TlsTrust::Anonymous }));
+        assert_eq!(
+            f.tls,
+            Some(Tls {
+                direction: Direction::Inbound,
+                protocol: TlsProtocol::Tls13,
+                cipher: CipherClass::Aes256Gcm,
+                trust: TlsTrust::Anonymous
+            })
+        );
         let f = facts("postfix/smtp", "Verified TLS connection established to mx.example.com[192.0.2.5]:25: TLSv1.2 with cipher ECDHE-RSA-CHACHA20-POLY1305 (256/256 bits)");
-        assert_eq!(f.tls, Some(Tls { direction: Direction::Outbound, protocol: TlsProtocol::Tls12, cipher: CipherClass::Chacha20Poly1305, trust: TlsTrust::Verified }));
-        assert_eq!(facts("postfix/smtpd", "SSL_accept error from unknown[192.0.2.9]: -1").tls_failure, Some(Direction::Inbound));
-        assert_eq!(facts("postfix/smtp", "SSL_connect error to mx[192.0.2.9]:25: -1").tls_failure, Some(Direction::Outbound));
-        assert_eq!(facts("postfix/smtpd", "warning: unknown[192.0.2.237]:55729: SASL LOGIN authentication failed: authentication failure").auth_failure, Some(AuthMethod::Login));
-        assert_eq!(facts("postfix/submission/smtpd", "warning: x.example[192.0.2.1]: SASL CRAM-MD5 authentication failed: bad protocol / cancel").auth_failure, Some(AuthMethod::CramMd5));
-        assert_eq!(facts("postfix/smtpd", "warning: hostname x does not resolve to address 192.0.2.1").auth_failure, None);
+        assert_eq!(
+            f.tls,
+            Some(Tls {
+                direction: Direction::Outbound,
+                protocol: TlsProtocol::Tls12,
+                cipher: CipherClass::Chacha20Poly1305,
+                trust: TlsTrust::Verified
+            })
+        );
+        assert_eq!(
+            facts("postfix/smtpd", "SSL_accept error from unknown[192.0.2.9]: -1").tls_failure,
+            Some(Direction::Inbound)
+        );
+        assert_eq!(
+            facts("postfix/smtp", "SSL_connect error to mx[192.0.2.9]:25: -1").tls_failure,
+            Some(Direction::Outbound)
+        );
+        assert_eq!(
+            facts(
+                "postfix/smtpd",
+                "warning: unknown[192.0.2.237]:55729: SASL LOGIN authentication failed: authentication failure"
+            )
+            .auth_failure,
+            Some(AuthMethod::Login)
+        );
+        assert_eq!(
+            facts(
+                "postfix/submission/smtpd",
+                "warning: x.example[192.0.2.1]: SASL CRAM-MD5 authentication failed: bad protocol / cancel"
+            )
+            .auth_failure,
+            Some(AuthMethod::CramMd5)
+        );
+        assert_eq!(
+            facts("postfix/smtpd", "warning: hostname x does not resolve to address 192.0.2.1").auth_failure,
+            None
+        );
     }
 
     #[test]
@@ -823,10 +894,22 @@ mod fact_tests {
         assert_eq!(ps("DENYLISTED [127.0.0.1]:38280"), Some(Postscreen::Denylisted));
         assert_eq!(ps("WHITELISTED [127.0.0.1]:38280"), Some(Postscreen::Allowlisted));
         assert_eq!(ps("DNSBL rank 3 for [192.0.2.1]:38280"), Some(Postscreen::DnsblRank(3)));
-        assert_eq!(ps("PREGREET 28 after 0 from [::1]:52590: EHLO pregreet.example.test\\r\\n"), Some(Postscreen::Violation(PostscreenTest::Pregreet)));
-        assert_eq!(ps("COMMAND PIPELINING from [192.0.2.1]:52590 after EHLO: MAIL FROM:<a@b>\\r\\n"), Some(Postscreen::Violation(PostscreenTest::Pipelining)));
-        assert_eq!(ps("NON-SMTP COMMAND from [192.0.2.1]:52590 after CONNECT: GET / HTTP/1.1"), Some(Postscreen::Violation(PostscreenTest::NonSmtpCommand)));
-        assert_eq!(ps("HANGUP after 0.1 from [192.0.2.1]:52590 in tests after SMTP handshake"), Some(Postscreen::Violation(PostscreenTest::Hangup)));
+        assert_eq!(
+            ps("PREGREET 28 after 0 from [::1]:52590: EHLO pregreet.example.test\\r\\n"),
+            Some(Postscreen::Violation(PostscreenTest::Pregreet))
+        );
+        assert_eq!(
+            ps("COMMAND PIPELINING from [192.0.2.1]:52590 after EHLO: MAIL FROM:<a@b>\\r\\n"),
+            Some(Postscreen::Violation(PostscreenTest::Pipelining))
+        );
+        assert_eq!(
+            ps("NON-SMTP COMMAND from [192.0.2.1]:52590 after CONNECT: GET / HTTP/1.1"),
+            Some(Postscreen::Violation(PostscreenTest::NonSmtpCommand))
+        );
+        assert_eq!(
+            ps("HANGUP after 0.1 from [192.0.2.1]:52590 in tests after SMTP handshake"),
+            Some(Postscreen::Violation(PostscreenTest::Hangup))
+        );
         assert_eq!(ps("DISCONNECT [::1]:52590"), None);
     }
 
@@ -843,7 +926,13 @@ mod fact_tests {
         assert_eq!(filter("postfix/smtpd", "1D8CC1CA0A7F: milter-reject: DATA from x[192.0.2.151]: 550 5.7.1 Command rejected; from=<s@m.example.com> to=<h@example.com> proto=ESMTP helo=<x>"), fa(Filter::Milter, Action::Reject));
         assert_eq!(filter("postfix/cleanup", "4C3F2E05B9: reject: header Subject: x from h[1.2.3.4]; from=<a@b.c> to=<d@e.f> proto=ESMTP helo=<h>: 5.7.1 Spam"), fa(Filter::ContentChecks, Action::Reject));
         assert_eq!(filter("postfix/cleanup", "4C3F2E05B9: hold: header Subject: x from h[1.2.3.4]; from=<a@b.c> to=<d@e.f> proto=ESMTP helo=<h>: held"), fa(Filter::ContentChecks, Action::Hold));
-        assert_eq!(filter("postfix/cleanup", "4C3F2E05B9: discard: body spam from h[1.2.3.4]; from=<a@b.c> to=<d@e.f> proto=ESMTP helo=<h>: gone"), fa(Filter::ContentChecks, Action::Discard));
+        assert_eq!(
+            filter(
+                "postfix/cleanup",
+                "4C3F2E05B9: discard: body spam from h[1.2.3.4]; from=<a@b.c> to=<d@e.f> proto=ESMTP helo=<h>: gone"
+            ),
+            fa(Filter::ContentChecks, Action::Discard)
+        );
         assert_eq!(filter("postfix/cleanup", "4C3F2E05B9: milter-hold: END-OF-MESSAGE from h[1.2.3.4]: milter triggers HOLD action; from=<a@b.c> to=<d@e.f> proto=ESMTP helo=<h>"), fa(Filter::Milter, Action::Hold));
         assert_eq!(filter("postfix/cleanup", "4C3F2E05B9: milter-discard: END-OF-MESSAGE from h[1.2.3.4]: milter triggers DISCARD action; from=<a@b.c> to=<d@e.f> proto=ESMTP helo=<h>"), fa(Filter::Milter, Action::Discard));
         assert_eq!(filter("postfix/smtpd", "proxy-reject: END-OF-MESSAGE: 554 5.7.0 Reject, id=31619-02 - spam; from=<> to=<u2@example2.com> proto=SMTP helo=<h>"), fa(Filter::ContentFilter, Action::Reject));

@@ -324,10 +324,12 @@ fn starttls(rest: &str) -> Option<Record<'_>> {
         record.facts.tls_failure = Some(direction);
         return Some(record);
     }
-    let value = |key: &str| rfind(fields, key).map(|at| {
-        let v = &fields[at + key.len()..];
-        &v[..find(v, ", ").unwrap_or(v.len())]
-    });
+    let value = |key: &str| {
+        rfind(fields, key).map(|at| {
+            let v = &fields[at + key.len()..];
+            &v[..find(v, ", ").unwrap_or(v.len())]
+        })
+    };
     let protocol = TlsProtocol::parse(value(", version=")?);
     let cipher = CipherClass::of_suite(value(", cipher=")?);
     let trust = match value(", verify=")? {
@@ -598,7 +600,9 @@ mod fact_tests {
         let f = facts("6ASJuEG1013969: to=<r@s.test>, delay=01:02:03, xdelay=00:00:07, mailer=esmtp, pri=30284, relay=[127.0.0.1] [127.0.0.1], dsn=4.7.1, reply=451 4.7.1 later, stat=Deferred: 451 4.7.1 later");
         assert_eq!((f.delay, f.attempt), (Some(Duration::from_secs(3723)), Some(Duration::from_secs(7))));
         // A milter's verdict at end of data is no delivery attempt.
-        let f = facts("6ASJuxd4015667: to=<m@mx.test>, delay=00:00:00, pri=30276, stat=Message rejected by content scanner");
+        let f = facts(
+            "6ASJuxd4015667: to=<m@mx.test>, delay=00:00:00, pri=30276, stat=Message rejected by content scanner",
+        );
         assert_eq!((f.delay, f.attempt), (None, None));
     }
 
@@ -606,26 +610,71 @@ mod fact_tests {
     fn notifications() {
         let n = |m| facts(m).notification;
         assert_eq!(n("6ASJuK80014088: 6ASJuK80014090: DSN: User unknown"), Some(Notification::NonDelivery));
-        assert_eq!(n("6ASJuEG1013969: 6ASJv5OW015873: DSN: Cannot send message for 15 seconds"), Some(Notification::NonDelivery));
-        assert_eq!(n("6ASJuEG1013969: 6ASJv5OW015873: DSN: Warning: could not send message for past 4 hours"), Some(Notification::Delay));
+        assert_eq!(
+            n("6ASJuEG1013969: 6ASJv5OW015873: DSN: Cannot send message for 15 seconds"),
+            Some(Notification::NonDelivery)
+        );
+        assert_eq!(
+            n("6ASJuEG1013969: 6ASJv5OW015873: DSN: Warning: could not send message for past 4 hours"),
+            Some(Notification::Delay)
+        );
         assert_eq!(n("6ASJuEG1013969: 6ASJv5OW015873: DSN: Return receipt"), Some(Notification::Delivery));
         assert_eq!(facts("6ASJuK80014088: 6ASJuK80014090: DSN: User unknown").received, Some(Received::default()));
     }
 
     #[test]
     fn sessions_tls_auth() {
-        let lost = |service, phase| Some(Session { service, event: SessionEvent::Error { error: SessionError::LostConnection, phase, disconnect: false } });
-        assert_eq!(facts("56VFYCxS024291: lost input channel from mail.aqicn.org [139.162.120.196] to MTA-v4 after rcpt").session, lost("MTA-v4", Phase::Rcpt));
-        assert_eq!(facts("j4K98Yl7029739: lost input channel from h [192.0.2.1] to MTA after data").session, lost("MTA", Phase::Data));
-        let timeout = |phase| Some(Session { service: "unknown", event: SessionEvent::Error { error: SessionError::Timeout, phase, disconnect: false } });
-        assert_eq!(facts("j4K97TIQ029478: timeout waiting for input from [61.250.1.2] during message collect").session, timeout(Phase::Data));
-        assert_eq!(facts("6ASJv16x015735: timeout waiting for input from localhost during server cmd read").session, timeout(Phase::Unknown));
+        let lost = |service, phase| {
+            Some(Session {
+                service,
+                event: SessionEvent::Error { error: SessionError::LostConnection, phase, disconnect: false },
+            })
+        };
+        assert_eq!(
+            facts("56VFYCxS024291: lost input channel from mail.aqicn.org [139.162.120.196] to MTA-v4 after rcpt")
+                .session,
+            lost("MTA-v4", Phase::Rcpt)
+        );
+        assert_eq!(
+            facts("j4K98Yl7029739: lost input channel from h [192.0.2.1] to MTA after data").session,
+            lost("MTA", Phase::Data)
+        );
+        let timeout = |phase| {
+            Some(Session {
+                service: "unknown",
+                event: SessionEvent::Error { error: SessionError::Timeout, phase, disconnect: false },
+            })
+        };
+        assert_eq!(
+            facts("j4K97TIQ029478: timeout waiting for input from [61.250.1.2] during message collect").session,
+            timeout(Phase::Data)
+        );
+        assert_eq!(
+            facts("6ASJv16x015735: timeout waiting for input from localhost during server cmd read").session,
+            timeout(Phase::Unknown)
+        );
         assert_eq!(facts("06I02CNi016764: AUTH failure (LOGIN): authentication failure (-13) SASL(-13): authentication failure: checkpass failed, user=u@e.com, relay=e.com").auth_failure, Some(AuthMethod::Login));
         assert_eq!(facts("14NNwaRl065696: AUTH failure (DIGEST-MD5): user not found (-20) SASL(-13): user not found, user=scanner, relay=[192.0.2.1]").auth_failure, Some(AuthMethod::DigestMd5));
         let f = facts("6ASK0bJ2001234: STARTTLS=server, relay=localhost [127.0.0.1], version=TLSv1.3, verify=NO, cipher=TLS_AES_256_GCM_SHA384, bits=256/256");
-        assert_eq!(f.tls, Some(Tls { direction: Direction::Inbound, protocol: TlsProtocol::Tls13, cipher: CipherClass::Aes256Gcm, trust: TlsTrust::Anonymous }));
+        assert_eq!(
+            f.tls,
+            Some(Tls {
+                direction: Direction::Inbound,
+                protocol: TlsProtocol::Tls13,
+                cipher: CipherClass::Aes256Gcm,
+                trust: TlsTrust::Anonymous
+            })
+        );
         let f = facts("6ASK0bJ2001234: STARTTLS=client, relay=[127.0.0.1], version=TLSv1.2, verify=FAIL, cipher=ECDHE-RSA-AES128-GCM-SHA256, bits=128/128");
-        assert_eq!(f.tls, Some(Tls { direction: Direction::Outbound, protocol: TlsProtocol::Tls12, cipher: CipherClass::Aes128Gcm, trust: TlsTrust::Untrusted }));
+        assert_eq!(
+            f.tls,
+            Some(Tls {
+                direction: Direction::Outbound,
+                protocol: TlsProtocol::Tls12,
+                cipher: CipherClass::Aes128Gcm,
+                trust: TlsTrust::Untrusted
+            })
+        );
         assert_eq!(facts("STARTTLS=server, error: accept failed=-1, reason=no shared cipher, SSL_error=1, errno=0, retry=-1, relay=[192.0.2.1]").tls_failure, Some(Direction::Inbound));
         let f = facts("6ASJuxd4015667: Milter: data, reject=451 4.7.1 later");
         assert_eq!(f.filter, Some(FilterAction { filter: Filter::Milter, action: Action::Tempfail }));
