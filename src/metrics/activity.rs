@@ -52,6 +52,13 @@ pub const MAX_SERVICES: usize = 64;
 
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
+/// The label set of a family without labels.
+type NoLabels = [(&'static str, &'static str); 0];
+
+fn rank_histogram() -> Histogram {
+    Histogram::new(DNSBL_RANK_BUCKETS)
+}
+
 fn delay_histogram() -> Histogram {
     Histogram::new(DELAY_BUCKETS)
 }
@@ -154,10 +161,12 @@ pub(super) struct ActivityFamilies {
     tls: Family<TlsLabels, Counter>,
     tls_failures: Family<DirectionLabels, Counter>,
     auth_failures: Family<AuthLabels, Counter>,
-    postscreen_connections: Counter,
+    /// Label-less, and without a series until postscreen is seen (an
+    /// Exim server has no postscreen).
+    postscreen_connections: Family<NoLabels, Counter>,
     postscreen_results: Family<PostscreenResultLabels, Counter>,
     postscreen_violations: Family<PostscreenTestLabels, Counter>,
-    postscreen_rank: Histogram,
+    postscreen_rank: HistogramFamily<NoLabels>,
     filter_actions: Family<FilterLabels, Counter>,
     /// Services admitted as label values, at most [`MAX_SERVICES`].
     services: Mutex<HashSet<(Mta, Arc<str>)>>,
@@ -180,10 +189,10 @@ impl ActivityFamilies {
             tls: Family::default(),
             tls_failures: Family::default(),
             auth_failures: Family::default(),
-            postscreen_connections: Counter::default(),
+            postscreen_connections: Family::default(),
             postscreen_results: Family::default(),
             postscreen_violations: Family::default(),
-            postscreen_rank: Histogram::new(DNSBL_RANK_BUCKETS),
+            postscreen_rank: Family::new_with_constructor(rank_histogram),
             filter_actions: Family::default(),
             services: Mutex::new(HashSet::new()),
             service_overflow,
@@ -300,7 +309,9 @@ pub(super) struct ActivityRecorder {
     families: Arc<ActivityFamilies>,
     delay: HashMap<(Mta, DeliveryStatus), Histogram>,
     stage_delay: HashMap<(Mta, Stage), Histogram>,
-    received: HashMap<Mta, (Counter, Histogram, Histogram)>,
+    received: HashMap<Mta, Counter>,
+    sizes: HashMap<Mta, Histogram>,
+    recipients: HashMap<Mta, Histogram>,
     notifications: HashMap<(Mta, Notification), Counter>,
     /// Services seen by this recorder; a session key holds an index here.
     services: Vec<ServiceHandles>,
@@ -327,6 +338,8 @@ impl ActivityRecorder {
             delay: HashMap::new(),
             stage_delay: HashMap::new(),
             received: HashMap::new(),
+            sizes: HashMap::new(),
+            recipients: HashMap::new(),
             notifications: HashMap::new(),
             services: Vec::new(),
             connections: HashMap::new(),
@@ -364,20 +377,13 @@ impl ActivityRecorder {
         }
         let f = &self.families;
         if let Some(received) = facts.received {
-            let (count, size, recipients) = cached(&mut self.received, mta, || {
-                let labels = MtaLabels { mta: mta.label() };
-                (
-                    f.received.get_or_create_owned(&labels),
-                    f.size.get_or_create_owned(&labels),
-                    f.recipients.get_or_create_owned(&labels),
-                )
-            });
-            count.inc();
+            let labels = || MtaLabels { mta: mta.label() };
+            cached(&mut self.received, mta, || f.received.get_or_create_owned(&labels())).inc();
             if let Some(bytes) = received.size {
-                size.observe(bytes as f64);
+                cached(&mut self.sizes, mta, || f.size.get_or_create_owned(&labels())).observe(bytes as f64);
             }
             if let Some(n) = received.recipients {
-                recipients.observe(f64::from(n));
+                cached(&mut self.recipients, mta, || f.recipients.get_or_create_owned(&labels())).observe(f64::from(n));
             }
         }
         if let Some(kind) = facts.notification {
@@ -489,11 +495,11 @@ impl ActivityRecorder {
         let f = &self.families;
         let result = match event {
             Postscreen::Connect => {
-                f.postscreen_connections.inc();
+                f.postscreen_connections.get_or_create(&[]).inc();
                 return;
             }
             Postscreen::DnsblRank(rank) => {
-                f.postscreen_rank.observe(f64::from(rank));
+                f.postscreen_rank.get_or_create(&[]).observe(f64::from(rank));
                 return;
             }
             Postscreen::Violation(test) => {
@@ -512,5 +518,128 @@ impl ActivityRecorder {
             f.postscreen_results.get_or_create_owned(&PostscreenResultLabels { result })
         })
         .inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::classify::Classifier;
+    use crate::metrics::{Metrics, MetricsOptions, MAX_SERVICES};
+    use crate::parse::{parse_line, Line, Record};
+
+    fn feed(lines: &[String]) -> String {
+        let metrics = Metrics::new(MetricsOptions::default());
+        let classifier = Classifier::with_default_rules();
+        let mut recorder = metrics.recorder("test");
+        for text in lines {
+            let line = parse_line(text);
+            let classification = match &line {
+                Line::Mta(Record { reply: Some(reply), .. }) => Some(classifier.classify(reply)),
+                _ => None,
+            };
+            recorder.record(&line, classification);
+        }
+        metrics.encode_text()
+    }
+
+    fn samples(text: &str, prefix: &str) -> Vec<String> {
+        let mut out: Vec<String> = text.lines().filter(|l| l.starts_with(prefix)).map(str::to_owned).collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn postfix_stage_delays_have_their_stage_names() {
+        let line = "Nov 28 19:10:00 mx1 postfix/smtp[1]: 8F404B69B2: to=<a@b.test>, relay=x[127.0.0.1]:2525, delay=2.5, delays=0.5/0/1.5/0.5, dsn=2.0.0, status=sent (250 2.0.0 Ok)".to_string();
+        let text = feed(&[line.clone(), line]);
+        let counts = samples(&text, "mta_delivery_stage_delay_seconds_count");
+        assert_eq!(
+            counts,
+            [
+                "mta_delivery_stage_delay_seconds_count{mta=\"postfix\",stage=\"before_queue_manager\"} 2",
+                "mta_delivery_stage_delay_seconds_count{mta=\"postfix\",stage=\"connection_setup\"} 2",
+                "mta_delivery_stage_delay_seconds_count{mta=\"postfix\",stage=\"queue_manager\"} 2",
+                "mta_delivery_stage_delay_seconds_count{mta=\"postfix\",stage=\"transmission\"} 2",
+            ]
+        );
+        // kumina's postfix_exporter files all four under stage="": ours never.
+        assert!(!text.contains("stage=\"\""));
+        assert_eq!(
+            samples(&text, "mta_delivery_stage_delay_seconds_sum"),
+            [
+                "mta_delivery_stage_delay_seconds_sum{mta=\"postfix\",stage=\"before_queue_manager\"} 1.0",
+                "mta_delivery_stage_delay_seconds_sum{mta=\"postfix\",stage=\"connection_setup\"} 3.0",
+                "mta_delivery_stage_delay_seconds_sum{mta=\"postfix\",stage=\"queue_manager\"} 0.0",
+                "mta_delivery_stage_delay_seconds_sum{mta=\"postfix\",stage=\"transmission\"} 1.0",
+            ]
+        );
+        // A zero delay lands in le="0", below the 1 ms bucket.
+        let qmgr = samples(&text, "mta_delivery_stage_delay_seconds_bucket{mta=\"postfix\",stage=\"queue_manager\"");
+        assert!(
+            qmgr.contains(
+                &"mta_delivery_stage_delay_seconds_bucket{mta=\"postfix\",stage=\"queue_manager\",le=\"0\"} 2"
+                    .to_string()
+            ),
+            "{qmgr:#?}"
+        );
+        assert_eq!(
+            samples(&text, "mta_delivery_delay_seconds_count"),
+            ["mta_delivery_delay_seconds_count{mta=\"postfix\",status=\"sent\"} 2"]
+        );
+    }
+
+    #[test]
+    fn count_equals_the_inf_bucket_and_buckets_span_1ms_to_5_days() {
+        let delays = ["0", "0.001", "0.0015", "4", "86400", "432000", "432001"];
+        let lines: Vec<String> = delays
+            .iter()
+            .map(|d| format!("Nov 28 19:10:00 mx1 postfix/smtp[1]: 8F404B69B2: to=<a@b.test>, relay=x[1.2.3.4]:25, delay={d}, delays=0/0/0/0, dsn=4.0.0, status=deferred (host x[1.2.3.4] said: 451 later (in reply to RCPT TO command))"))
+            .collect();
+        let text = feed(&lines);
+        let buckets = samples(&text, "mta_delivery_delay_seconds_bucket{mta=\"postfix\",status=\"deferred\"");
+        let bucket = |le: &str| {
+            let want = format!("le=\"{le}\"}} ");
+            buckets.iter().find(|b| b.contains(&want)).and_then(|b| b.rsplit(' ').next()).map(str::to_owned)
+        };
+        assert_eq!(buckets.len(), 27, "{buckets:#?}");
+        assert_eq!(bucket("0").as_deref(), Some("1"));
+        assert_eq!(bucket("0.001").as_deref(), Some("2"));
+        assert_eq!(bucket("0.005").as_deref(), Some("3"));
+        assert_eq!(bucket("86400").as_deref(), Some("5"));
+        assert_eq!(bucket("432000").as_deref(), Some("6"));
+        assert_eq!(bucket("+Inf").as_deref(), Some("7"));
+        assert_eq!(
+            samples(&text, "mta_delivery_delay_seconds_count"),
+            ["mta_delivery_delay_seconds_count{mta=\"postfix\",status=\"deferred\"} 7"]
+        );
+    }
+
+    #[test]
+    fn services_beyond_the_cap_fold_into_other() {
+        let lines: Vec<String> = (0..MAX_SERVICES + 3)
+            .map(|i| format!("Nov 28 19:10:00 mx1 postfix/svc{i}/smtpd[1]: connect from x[1.2.3.4]"))
+            .collect();
+        let text = feed(&lines);
+        let connections = samples(&text, "mta_smtp_connections_total{");
+        assert_eq!(connections.len(), MAX_SERVICES + 1);
+        assert!(connections.contains(&"mta_smtp_connections_total{mta=\"postfix\",service=\"other\"} 3".to_string()));
+        assert!(text.contains("mta_metrics_overflow_total{family=\"service\"} 3"));
+    }
+
+    #[test]
+    fn sendmail_lines_count_once_per_recipient() {
+        let text = feed(&["Nov 28 19:56:14 vm sendmail[1]: 6ASJuEG1013969: to=<a@s.test>,<b@s.test>,<c@s.test>, delay=00:01:00, xdelay=00:00:02, mailer=esmtp, pri=1, relay=[127.0.0.1] [127.0.0.1], dsn=2.0.0, stat=Sent (ok)".to_string()]);
+        assert_eq!(
+            samples(&text, "mta_delivery_delay_seconds_count"),
+            ["mta_delivery_delay_seconds_count{mta=\"sendmail\",status=\"sent\"} 3"]
+        );
+        assert_eq!(
+            samples(&text, "mta_delivery_delay_seconds_sum"),
+            ["mta_delivery_delay_seconds_sum{mta=\"sendmail\",status=\"sent\"} 180.0"]
+        );
+        assert_eq!(
+            samples(&text, "mta_deliveries_total{"),
+            ["mta_deliveries_total{mta=\"sendmail\",status=\"sent\"} 3"]
+        );
     }
 }
