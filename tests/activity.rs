@@ -161,6 +161,13 @@ fn postfix_scenarios() {
     check("postfix", "scenarios-syslog");
 }
 
+/// TLS in and out, SASL, session errors, postscreen (with a DNSBL),
+/// milter and header_checks HOLD/DISCARD, notifications.
+#[test]
+fn postfix_sessions() {
+    check("postfix", "sessions");
+}
+
 #[test]
 fn exim_scenarios() {
     check("exim", "scenarios");

@@ -156,7 +156,7 @@ fn daemon_event<'a>(program: &'a str, daemon: &str, queue_id: Option<&'a str>, b
             }
         }
         "postscreen" => facts.postscreen = Some(postscreen(body)?),
-        "qmgr" if body == "removed" && queue_id.is_some() => {
+        "qmgr" | "postsuper" if body == "removed" && queue_id.is_some() => {
             facts.queue_id = queue_id;
             facts.removed = true;
         }

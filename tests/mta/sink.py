@@ -30,6 +30,8 @@ One more mode is only available that way:
     tls       like normal, and offers STARTTLS (needs ``--tls-cert`` and
               ``--tls-key``); the journal's STARTTLS entry has "tls":
               [protocol, cipher] of the session
+    tlsbroken offers STARTTLS, answers 220, then sends bytes that are no TLS
+              handshake and closes: the client's handshake fails
 Nothing ever listens on P+7..P+9: use those as a "connection refused" port.
 
 Address grammar (local part of an address, case-insensitive)
@@ -143,7 +145,7 @@ DEFAULT_TEXT_BY_CLASS = {
     "5": "Request refused by policy",
 }
 
-MODES = ("normal", "greet554", "greet421", "auth535", "helo550", "filter", "accept", "tls")
+MODES = ("normal", "greet554", "greet421", "auth535", "helo550", "filter", "accept", "tls", "tlsbroken")
 
 DIRECTIVE = re.compile(
     r"^(?P<stage>mail|rcpt|datacmd|data)(?P<ml>ml)?-(?P<code>[2-5]\d\d)"
@@ -338,7 +340,7 @@ class Session:
         self.proto = "LMTP" if verb == "LHLO" else "ESMTP"
         ext = ["PIPELINING", "SIZE 52428800", "8BITMIME", "ENHANCEDSTATUSCODES",
                "AUTH PLAIN LOGIN", "DSN"]
-        if self.mode == "tls" and not self.tls:
+        if self.mode in ("tls", "tlsbroken") and not self.tls:
             ext.append("STARTTLS")
         # EHLO reply: first line is the host name, then one extension per line.
         lines = [self.sink.hostname] + ext
@@ -510,6 +512,16 @@ class Session:
         await self.send("VRFY", Reply(252, "2.0.0", text="Cannot VRFY user, but will accept message"), arg=arg)
 
     async def cmd_starttls(self, arg):
+        if self.mode == "tlsbroken":
+            self.writer.write(b"220 2.0.0 Ready to start TLS\r\nthis is not a TLS handshake\r\n")
+            self.sink.record({"ts": datetime.datetime.now().isoformat(timespec="milliseconds"),
+                              "listen": self.listen, "mode": self.mode, "session": self.id,
+                              "peer": self.peer, "proto": self.proto, "command": "STARTTLS", "arg": None,
+                              "mail_from": None, "code": "220", "enhanced": "2.0.0",
+                              "text": "Ready to start TLS", "lines": 1, "tls": None})
+            await self.writer.drain()
+            self.closing = True
+            return
         if self.mode != "tls" or self.tls or self.sink.tls_context is None:
             await self.send("STARTTLS", Reply(454, "4.7.0"))
             return
