@@ -140,6 +140,10 @@ impl EximParser {
         record.remote_domain = first_field(rest).and_then(|a| a.rsplit_once('@')).map(|(_, d)| d);
         let Some((fields, message)) = split_message(rest) else { return record };
         delivery_facts(fields, &mut record.facts);
+        // Exim's own error text for a failed handshake with the remote host.
+        if message.starts_with("TLS session: ") {
+            record.facts.tls_failure = Some(Direction::Outbound);
+        }
         // On `**` lines Exim appends ` DT=…` after the error text.
         if record.facts.attempt.is_none() {
             if let Some(at) = rfind(message, " DT=") {
@@ -514,6 +518,11 @@ fn session(body: &str) -> Option<Record<'_>> {
         if let Some(client) = body.strip_prefix(prefix) {
             return event_of(client, SessionEvent::Error { error: SessionError::Timeout, phase, disconnect: true });
         }
+    }
+    if body.starts_with("TLS error on connection from ") {
+        let mut record = Record::new(Mta::Exim);
+        record.facts.tls_failure = Some(Direction::Inbound);
+        return Some(record);
     }
     if let Some(client) = body.strip_prefix("unexpected disconnection while reading SMTP command from ") {
         let event =
@@ -1079,6 +1088,10 @@ mod fact_tests {
         assert_eq!((f.delay, f.attempt), (None, Some(Duration::from_secs(62))));
         let f = facts("2026-11-28 19:44:26.211 [25990] 1xXOLS-0006lB-0S ** r@s.test F=<a@e.test> R=to_sink T=remote_smtp H=127.0.0.1 [127.0.0.1]:2525 I=[127.0.0.1]:50512: SMTP error from remote mail server after RCPT TO:<r@s.test>: 550 5.1.1 no DT=5s DT=0.25s");
         assert_eq!(f.attempt, Some(Duration::from_millis(250)));
+        let f = facts("2026-11-28 22:10:45.933 [18391] 1xXQd3-0004ma-2l == a@tlsbroken.test R=to_sink T=tls_any defer (-37) H=127.0.0.1 [127.0.0.1]:2536 I=[127.0.0.1]:51448 DT=0.035s: TLS session: (gnutls_handshake): The TLS connection was non-properly terminated.");
+        assert_eq!(f.tls_failure, Some(Direction::Outbound));
+        let f = facts("2026-11-28 22:10:45 TLS error on connection from (x) [192.0.2.1]:4321 I=[192.0.2.2]:25 (gnutls_handshake): A TLS fatal alert has been received.");
+        assert_eq!(f.tls_failure, Some(Direction::Inbound));
         let f = facts("2026-11-28 19:44:26 1xXOLS-0006lB-0S => blackhole (DATA ACL discarded recipients)");
         assert_eq!(f.filter, Some(FilterAction { filter: Filter::Acl, action: Action::Discard }));
     }

@@ -295,6 +295,8 @@ def exim(lines, f):
                 dt = re.search(r" DT=(\S+)$", rest)
             if dt:
                 f.observe("mta_delivery_stage_delay_seconds", seconds_units(dt.group(1)), mta="exim", stage="attempt")
+            if flag in ("**", "==") and re.search(r":(?: |$)TLS session: ", rest):
+                f.inc("mta_tls_failures_total", mta="exim", direction="outbound")
             if flag in ("=>", "->", ">>"):
                 tls = exim_tls(fields, "outbound")
                 if tls:
@@ -321,6 +323,9 @@ def exim(lines, f):
             f.inc("mta_smtp_session_errors_total", mta="exim", service=svc, error="timeout",
                   phase="data" if mm.group(1) == "data" else "unknown")
             f.inc("mta_smtp_disconnections_total", mta="exim", service=svc)
+            continue
+        if rest.startswith("TLS error on connection from "):
+            f.inc("mta_tls_failures_total", mta="exim", direction="inbound")
             continue
         mm = re.match(r"unexpected disconnection while reading SMTP command from (.*)$", rest)
         if mm:
