@@ -168,10 +168,68 @@ fn postfix_sessions() {
     check("postfix", "sessions");
 }
 
+/// The counts of what tests/mta/<mta>/sessions.py did, written out by hand
+/// from its scenario list (the same counts it checked against the log).
+fn driver_counts(mta: &str, capture: &str, want: &[(&str, &str, u64)]) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(mta);
+    let text = exporter_output(&dir.join(format!("{capture}.log")));
+    for &(family, key, n) in want {
+        let got = series(&text, family).get(key).cloned();
+        assert_eq!(got, Some(n.to_string()), "{mta}/{capture}: {family}{{{key}}}");
+    }
+}
+
 #[test]
 fn exim_scenarios() {
     check("exim", "scenarios");
     check("exim", "scenarios-all");
+}
+
+/// TLS in (anonymous, client certificate) and out (verified, unverified,
+/// a broken handshake), AUTH failures per authenticator, lost connections,
+/// a timeout, too many errors, ACL discard.
+#[test]
+fn exim_sessions() {
+    check("exim", "sessions");
+    driver_counts(
+        "exim",
+        "sessions",
+        &[
+            (
+                "mta_tls_connections_total",
+                "cipher=aes_256_gcm,direction=inbound,mta=exim,protocol=tls1.3,trust=anonymous",
+                1,
+            ),
+            (
+                "mta_tls_connections_total",
+                "cipher=aes_256_gcm,direction=inbound,mta=exim,protocol=tls1.3,trust=trusted",
+                1,
+            ),
+            (
+                "mta_tls_connections_total",
+                "cipher=aes_256_gcm,direction=outbound,mta=exim,protocol=tls1.3,trust=verified",
+                1,
+            ),
+            (
+                "mta_tls_connections_total",
+                "cipher=aes_256_gcm,direction=outbound,mta=exim,protocol=tls1.3,trust=untrusted",
+                1,
+            ),
+            ("mta_tls_failures_total", "direction=outbound,mta=exim", 1),
+            ("mta_smtp_auth_failures_total", "method=plain,mta=exim", 1),
+            ("mta_smtp_auth_failures_total", "method=login,mta=exim", 2),
+            ("mta_smtp_auth_failures_total", "method=cram_md5,mta=exim", 1),
+            ("mta_smtp_session_errors_total", "error=lost_connection,mta=exim,phase=unknown,service=10025", 1),
+            ("mta_smtp_session_errors_total", "error=lost_connection,mta=exim,phase=data,service=10025", 1),
+            ("mta_smtp_session_errors_total", "error=timeout,mta=exim,phase=unknown,service=10025", 1),
+            ("mta_smtp_session_errors_total", "error=too_many_errors,mta=exim,phase=other,service=10025", 1),
+            ("mta_smtp_connections_total", "mta=exim,service=10025", 8),
+            ("mta_smtp_connections_total", "mta=exim,service=10587", 12),
+            ("mta_smtp_disconnections_total", "mta=exim,service=10025", 8),
+            ("mta_smtp_disconnections_total", "mta=exim,service=10587", 12),
+            ("mta_filter_actions_total", "action=discard,filter=acl,mta=exim", 1),
+        ],
+    );
 }
 
 #[test]

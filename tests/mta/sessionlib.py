@@ -101,9 +101,12 @@ class Bed:
         if read_greeting:
             reply()
         for c in commands:
-            s.sendall(c)
-            if c.endswith(b"\r\n") or c.endswith(b"\n"):
-                reply()
+            try:
+                s.sendall(c)
+                if (c.endswith(b"\r\n") or c.endswith(b"\n")) and reply() == [""]:
+                    break  # the server hung up (too many errors): nothing more to send
+            except (ConnectionResetError, BrokenPipeError):
+                break
         if tls_garbage:
             s.sendall(b"\x16\x03\x01\x00\x05hello, this is no handshake\r\n")
             try:

@@ -89,11 +89,11 @@ def scenarios(bed, a):
     bed.expect("mta_smtp_disconnections_total", mta="exim", service=mx)
     bed.expect("mta_smtp_session_errors_total", mta="exim", service=mx, error="timeout", phase="unknown")
     bed.settle("SMTP command timeout (smtp_receive_timeout = 3s)", r"SMTP command timeout")
-    bed.raw(a.mx_port, [b"XYZZY\r\n", b"XYZZY\r\n", b"XYZZY\r\n", b"XYZZY\r\n"])
+    bed.raw(a.mx_port, [b"XYZZY\r\n"] * 3)  # the third is one too many: 421, hang up
     bed.expect("mta_smtp_connections_total", mta="exim", service=mx)
     bed.expect("mta_smtp_disconnections_total", mta="exim", service=mx)
     bed.expect("mta_smtp_session_errors_total", mta="exim", service=mx, error="too_many_errors", phase="other")
-    bed.settle("too many unrecognized commands (smtp_max_unknown_commands = 3)", r"dropped: too many")
+    bed.settle("too many syntax errors (smtp_max_synprot_errors = 2)", r"dropped: too many")
 
     # --- ACL discard --------------------------------------------------------
     bed.swaks(a.mx_port, "discardme@mx.test")

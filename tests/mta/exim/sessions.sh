@@ -129,7 +129,13 @@ stop_exporters() {
 
 start_exim() {
   exim4 -bd -oP "$WORK/exim.pid"
-  wait_tcp "$MX_PORT" "$SUBMISSION_PORT"
+  # Not wait_tcp: a probe connection would be a session in the capture.
+  local i
+  for i in $(seq 100); do
+    grep -q "daemon started" "$WORK/log/mainlog" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  die "exim4 -bd did not log 'daemon started'"
 }
 
 stop_exim() {
@@ -143,6 +149,7 @@ stop_exim() {
 
 cleanup() {
   set +e
+  mountpoint -q "$WORK/ro-spool" 2>/dev/null && umount "$WORK/ro-spool"
   stop_exim
   stop_helpers
   stop_exporters
@@ -173,7 +180,19 @@ check "scenarios and queue filled" "$PY" "$here/sessions.py" --phase scenarios -
 cp "$WORK/log/mainlog" "$WORK/capture.log"
 "$PY" "$mta/families.py" --mta exim "$WORK/capture.log" --out "$WORK/sessions.families.json"
 queue_args=()
-[ -n "$exporter" ] && queue_args=(--exporter "spool=$(cat "$WORK/spool.addr")")
+if [ -n "$exporter" ]; then
+  queue_args=(--exporter "spool=$(cat "$WORK/spool.addr")")
+  # The sidecar case: the spool mounted read-only.
+  mkdir -p "$WORK/ro-spool"
+  if mount --bind "$WORK/spool" "$WORK/ro-spool" && mount -o remount,ro,bind "$WORK/ro-spool"; then
+    : > "$WORK/empty.log"
+    start_queue_exporter ro --log.path "$WORK/empty.log" --queue.spool "exim=$WORK/ro-spool"
+    queue_args+=(--exporter "read-only=$(cat "$WORK/ro.addr")")
+  else
+    log "cannot bind-mount the spool read-only here"
+    checks+=("read-only mount of the spool=0")
+  fi
+fi
 check "log agrees with the driver; exporter queue = exim -bpc/-bp" "$PY" "$here/sessions.py" --phase queue \
     --log "$WORK/capture.log" --journal "$WORK/sink.jsonl" --pki "$WORK/pki" --password "$PASSWORD" \
     --families "$WORK/sessions.families.json" --expected-in "$WORK/driver.json" \
@@ -193,9 +212,13 @@ json.dump({"name": "exim sessions+queue", "pass": all(c["pass"] for c in checks)
           open(sys.argv[1], "w"))
 PYEOF
 fi
+if [ "$failed" = 1 ]; then
+  keep_work=1
+  log "done: FAILED (${checks[*]}); fixtures not written, the capture is kept in $WORK"
+  exit 1
+fi
 mkdir -p "$out"
 cp "$WORK/capture.log" "$out/sessions.log"
 cp "$WORK/sessions.families.json" "$out/sessions.families.json"
 log "wrote $out/sessions.log ($(wc -l < "$out/sessions.log") lines) and sessions.families.json"
-if [ "$failed" = 1 ]; then log "done: FAILED (${checks[*]})"; exit 1; fi
 log "done"

@@ -209,6 +209,7 @@ stop_postfix() {
 
 cleanup() {
   set +e
+  mountpoint -q "$WORK/ro-spool" 2>/dev/null && umount "$WORK/ro-spool"
   postsuper -d ALL >/dev/null 2>&1
   postsuper -d ALL hold >/dev/null 2>&1
   stop_postfix
@@ -254,6 +255,19 @@ if [ -n "$exporter" ]; then
   : > "$WORK/empty.log"
   start_queue_exporter directories --config.file "$WORK/dirs.yml" --log.path "$WORK/empty.log"
   queue_args=(--exporter "showq=$(cat "$WORK/showq.addr")" --exporter "directories=$(cat "$WORK/directories.addr")")
+  # The sidecar case: the spool mounted read-only, read both ways.
+  mkdir -p "$WORK/ro-spool"
+  if mount --bind "$SPOOL" "$WORK/ro-spool" && mount -o remount,ro,bind "$WORK/ro-spool"; then
+    for method in showq directories; do
+      printf 'queues:\n  spools:\n    - mta: postfix\n      path: %s\n      method: %s\n' "$WORK/ro-spool" "$method" \
+          > "$WORK/ro-$method.yml"
+      start_queue_exporter "ro-$method" --config.file "$WORK/ro-$method.yml" --log.path "$WORK/empty.log"
+      queue_args+=(--exporter "read-only-$method=$(cat "$WORK/ro-$method.addr")")
+    done
+  else
+    log "cannot bind-mount the spool read-only here"
+    checks+=("read-only mount of the spool=0")
+  fi
 fi
 check "log agrees with the driver; exporter queue = postqueue -j" "$PY" "$here/sessions.py" --phase queue \
     --log "$WORK/capture.log" --journal "$WORK/sink.jsonl" --pki "$WORK/pki" --password "$PASSWORD" \
@@ -273,9 +287,13 @@ json.dump({"name": "postfix sessions+queue", "pass": all(c["pass"] for c in chec
           open(sys.argv[1], "w"))
 PYEOF
 fi
+if [ "$failed" = 1 ]; then
+  keep_work=1
+  log "done: FAILED (${checks[*]}); fixtures not written, the capture is kept in $WORK"
+  exit 1
+fi
 mkdir -p "$out"
 cp "$WORK/capture.log" "$out/sessions.log"
 cp "$WORK/sessions.families.json" "$out/sessions.families.json"
 log "wrote $out/sessions.log ($(wc -l < "$out/sessions.log") lines) and sessions.families.json"
-if [ "$failed" = 1 ]; then log "done: FAILED (${checks[*]})"; exit 1; fi
 log "done"
