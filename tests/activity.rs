@@ -237,6 +237,46 @@ fn sendmail_scenarios() {
     check("sendmail", "scenarios");
 }
 
+/// STARTTLS in and out (and a broken handshake each way), AUTH failures per
+/// mechanism, lost input channels, a command timeout, milter discard and
+/// quarantine. Sendmail logs no connections.
+#[test]
+fn sendmail_sessions() {
+    check("sendmail", "sessions");
+    driver_counts(
+        "sendmail",
+        "sessions",
+        &[
+            (
+                "mta_tls_connections_total",
+                "cipher=aes_256_gcm,direction=inbound,mta=sendmail,protocol=tls1.3,trust=anonymous",
+                1,
+            ),
+            (
+                "mta_tls_connections_total",
+                "cipher=aes_256_gcm,direction=inbound,mta=sendmail,protocol=tls1.3,trust=trusted",
+                1,
+            ),
+            (
+                "mta_tls_connections_total",
+                "cipher=aes_256_gcm,direction=outbound,mta=sendmail,protocol=tls1.3,trust=trusted",
+                1,
+            ),
+            ("mta_tls_failures_total", "direction=inbound,mta=sendmail", 1),
+            ("mta_tls_failures_total", "direction=outbound,mta=sendmail", 1),
+            ("mta_smtp_auth_failures_total", "method=login,mta=sendmail", 2),
+            ("mta_smtp_auth_failures_total", "method=plain,mta=sendmail", 1),
+            ("mta_smtp_auth_failures_total", "method=cram_md5,mta=sendmail", 1),
+            ("mta_smtp_session_errors_total", "error=lost_connection,mta=sendmail,phase=mail,service=MTA-v4", 1),
+            ("mta_smtp_session_errors_total", "error=lost_connection,mta=sendmail,phase=rcpt,service=MTA-v4", 1),
+            ("mta_smtp_session_errors_total", "error=lost_connection,mta=sendmail,phase=data,service=unknown", 1),
+            ("mta_smtp_session_errors_total", "error=timeout,mta=sendmail,phase=unknown,service=unknown", 1),
+            ("mta_filter_actions_total", "action=discard,filter=milter,mta=sendmail", 1),
+            ("mta_filter_actions_total", "action=quarantine,filter=milter,mta=sendmail", 1),
+        ],
+    );
+}
+
 #[test]
 fn opensmtpd_scenarios() {
     check("opensmtpd", "scenarios");

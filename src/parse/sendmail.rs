@@ -13,7 +13,9 @@
 //!   status line per recipient. The outcome follows `dsn=` (Sendmail's own
 //!   field, written before any remote text): 2.x.x sent, 4.x.x deferred,
 //!   5.x.x bounced; without `dsn=` the `stat=` word decides (`Sent`,
-//!   `Deferred`, anything else bounced), and `stat=queued` is no outcome.
+//!   `Deferred`, anything else bounced); `stat=queued` and
+//!   `stat=quarantined` (a milter's quarantine: the message waits in the
+//!   queue for the postmaster) are no outcome.
 //!   A `to=` line with neither `mailer=` nor `dsn=` (`to=<a>, delay=…,
 //!   pri=…, stat=<milter text>` after `Milter: data, reject=…`) is a message
 //!   Sendmail refused at the end of its data and never gave to a mailer: no
@@ -35,6 +37,8 @@
 //!   `check_rcpt` rcpt, `check_data`/`check_eom`/`check_eoh` …).
 //! * **Milter rejections** `Milter: to=<…>, reject=550 …` (also `from=`,
 //!   `connect`, `helo`, `data`): the same, phase from the milter step.
+//!   `Milter: data, discard` and `milter=NAME, quarantine=REASON` are
+//!   filter actions without a reply.
 //! * **Protocol errors** `host.: SMTP DATA-2 protocol error: 571 …`: a
 //!   remote reply that Sendmail did not expect; outbound, no outcome (the
 //!   `to=` line that follows carries it).
@@ -77,6 +81,12 @@ pub fn parse(message: &str) -> Option<Record<'_>> {
         Some(ruleset(rest))
     } else if let Some(rest) = body.strip_prefix("Milter") {
         Some(milter(rest))
+    } else if let Some(rest) = body.strip_prefix("milter=") {
+        let mut record = Record::new(Mta::Sendmail);
+        if find(rest, ", quarantine=").is_some() {
+            record.facts.filter = Some(FilterAction { filter: Filter::Milter, action: Action::Quarantine });
+        }
+        Some(record)
     } else if let Some(fields) = body.strip_prefix("from=") {
         received(fields)
     } else if let Some(rest) = body.strip_prefix("DSN: ") {
@@ -85,6 +95,13 @@ pub fn parse(message: &str) -> Option<Record<'_>> {
         lost_input(rest)
     } else if let Some(rest) = body.strip_prefix("timeout waiting for input from ") {
         timeout(rest)
+    } else if body.starts_with("collect: premature EOM: ") {
+        // The client went away in the message data: Sendmail says so here,
+        // not with `lost input channel`, and names no daemon.
+        let mut record = Record::new(Mta::Sendmail);
+        let event = SessionEvent::Error { error: SessionError::LostConnection, phase: Phase::Data, disconnect: false };
+        record.facts.session = Some(Session { service: "unknown", event });
+        Some(record)
     } else if let Some(rest) = body.strip_prefix("AUTH failure (") {
         let method = &rest[..rest.find(')')?];
         let mut record = Record::new(Mta::Sendmail);
@@ -96,9 +113,6 @@ pub fn parse(message: &str) -> Option<Record<'_>> {
         protocol_error(body, at)
     } else if refused_address(body) {
         Some(Record { delivery: Some(DeliveryStatus::Rejected), ..Record::new(Mta::Sendmail) })
-    } else if let Some(notice) = body.strip_prefix("DSN: ") {
-        let expired = notice.starts_with("Cannot send message for ");
-        Some(Record { delivery: expired.then_some(DeliveryStatus::Expired), ..Record::new(Mta::Sendmail) })
     } else {
         None
     };
@@ -193,7 +207,7 @@ fn delivery(fields: &str) -> Record<'_> {
     }
     let stat_word = stat.map(|s| &s[..s.find([' ', ':', '(']).unwrap_or(s.len())]);
     let outcome = match (stat_word, dsn) {
-        (Some("queued"), _) => None,
+        (Some("queued" | "quarantined"), _) => None,
         (_, None) if mailer.is_empty() => None,
         (_, Some(dsn)) => Some(match dsn.class_digit() {
             2 => DeliveryStatus::Sent,
@@ -270,7 +284,9 @@ fn notification(reason: &str) -> Record<'_> {
     } else {
         Notification::NonDelivery
     };
-    let mut record = Record::new(Mta::Sendmail);
+    // `Cannot send message for 5 days`: the queue return, once per message.
+    let expired = reason.starts_with("Cannot send message for ");
+    let mut record = Record { delivery: expired.then_some(DeliveryStatus::Expired), ..Record::new(Mta::Sendmail) };
     record.facts.notification = Some(kind);
     record.facts.received = Some(Received::default());
     record
@@ -421,6 +437,11 @@ fn milter(rest: &str) -> Record<'_> {
             let tempfail = record.reply.is_some_and(|r| r.class() == ReplyClass::Transient);
             let action = if tempfail { Action::Tempfail } else { Action::Reject };
             record.facts.filter = Some(FilterAction { filter: Filter::Milter, action });
+            record
+        }
+        None if step.ends_with(", discard") => {
+            let mut record = Record::new(Mta::Sendmail);
+            record.facts.filter = Some(FilterAction { filter: Filter::Milter, action: Action::Discard });
             record
         }
         None => Record::new(Mta::Sendmail),
@@ -678,5 +699,19 @@ mod fact_tests {
         assert_eq!(facts("STARTTLS=server, error: accept failed=-1, reason=no shared cipher, SSL_error=1, errno=0, retry=-1, relay=[192.0.2.1]").tls_failure, Some(Direction::Inbound));
         let f = facts("6ASJuxd4015667: Milter: data, reject=451 4.7.1 later");
         assert_eq!(f.filter, Some(FilterAction { filter: Filter::Milter, action: Action::Tempfail }));
+        // Sendmail 8.17, tests/fixtures/sendmail/sessions.log.
+        let f = facts("6ASN4jua022007: Milter: data, discard");
+        assert_eq!(f.filter, Some(FilterAction { filter: Filter::Milter, action: Action::Discard }));
+        let f = facts("6ASN4kdW022010: milter=testmilter, quarantine=held by milter.py");
+        assert_eq!(f.filter, Some(FilterAction { filter: Filter::Milter, action: Action::Quarantine }));
+        let r = parse("6ASN4kdW022010: to=<miltquarantine@mx.test>, delay=00:00:01, mailer=esmtp, pri=30273, quarantine=held by milter.py, stat=quarantined").unwrap();
+        assert_eq!((r.delivery, r.reply.is_some(), r.facts.delay), (None, false, None));
+        let f = facts("6ASN409m021961: collect: premature EOM: unexpected close");
+        let event = SessionEvent::Error { error: SessionError::LostConnection, phase: Phase::Data, disconnect: false };
+        assert_eq!(f.session, Some(Session { service: "unknown", event }));
+        assert_eq!(
+            facts("6ASN409m021961: collect: relay=localhost, from=<bob@example.test>, info=unexpected close").session,
+            None
+        );
     }
 }

@@ -385,6 +385,10 @@ def sendmail(lines, f):
             phase = {"connect": "connect", "ehlo": "helo", "helo": "helo", "starttls": "helo"}.get(stage) or command_phase(stage)
             f.inc("mta_smtp_session_errors_total", mta="sendmail", service=mm.group(1), error="lost_connection", phase=phase)
             continue
+        if msg.startswith("collect: premature EOM: "):
+            f.inc("mta_smtp_session_errors_total", mta="sendmail", service="unknown", error="lost_connection",
+                  phase="data")
+            continue
         mm = re.match(r"timeout waiting for input from .* during (.*)$", msg)
         if mm:
             f.inc("mta_smtp_session_errors_total", mta="sendmail", service="unknown", error="timeout",
@@ -415,6 +419,12 @@ def sendmail(lines, f):
         if mm:
             f.inc("mta_filter_actions_total", mta="sendmail", filter="milter",
                   action="tempfail" if mm.group(1) == "4" else "reject")
+            continue
+        if re.match(r"Milter: .*, discard$", msg):
+            f.inc("mta_filter_actions_total", mta="sendmail", filter="milter", action="discard")
+            continue
+        if re.match(r"milter=\S+, quarantine=", msg):
+            f.inc("mta_filter_actions_total", mta="sendmail", filter="milter", action="quarantine")
 
 
 def clock(text):
