@@ -281,3 +281,25 @@ fn sendmail_sessions() {
 fn opensmtpd_scenarios() {
     check("opensmtpd", "scenarios");
 }
+
+/// TLS out, clients that leave (the probe, after EHLO, after RCPT). No TLS
+/// in and no AUTH: Debian 12's OpenSMTPD 6.8 cannot do server-side TLS
+/// with OpenSSL 3 (tests/mta/opensmtpd/sessions-conf/smtpd.conf.in).
+#[test]
+fn opensmtpd_sessions() {
+    check("opensmtpd", "sessions");
+    driver_counts(
+        "opensmtpd",
+        "sessions",
+        &[
+            (
+                "mta_tls_connections_total",
+                "cipher=aes_256_gcm,direction=outbound,mta=opensmtpd,protocol=tls1.3,trust=unknown",
+                1,
+            ),
+            ("mta_smtp_connections_total", "mta=opensmtpd,service=smtpd", 8),
+            ("mta_smtp_disconnections_total", "mta=opensmtpd,service=smtpd", 8),
+            ("mta_smtp_session_errors_total", "error=lost_connection,mta=opensmtpd,phase=unknown,service=smtpd", 3),
+        ],
+    );
+}
