@@ -308,7 +308,7 @@ def overview():
 
     lay.row("Queue")
     lay.add(timeseries("Messages in the queue", "Messages per queue (incoming, active, deferred, hold …), read from "
-                       "the spool at scrape time. MtaQueueGrowing fires above 100 messages and +50 % in an hour.",
+                       "the spool at scrape time. MtaQueueGrowing fires above 100 messages and +50 % over the last hour's lowest.",
                        [target(f"sum by (mta, queue) (mta_queue_messages{{{im}}})", "{{mta}} {{queue}}")], "short"),
             9, 8)
     lay.add(timeseries("Oldest message in the queue", "Age of the oldest message per queue. A deferred message "
