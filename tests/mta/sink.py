@@ -145,7 +145,9 @@ DEFAULT_TEXT_BY_CLASS = {
     "5": "Request refused by policy",
 }
 
-MODES = ("normal", "greet554", "greet421", "auth535", "helo550", "filter", "accept", "tls", "tlsbroken")
+# The modes --port P listens with, on P..P+6; P+7..P+9 stay closed.
+PORT_MODES = ("normal", "greet554", "greet421", "auth535", "helo550", "filter", "accept")
+MODES = PORT_MODES + ("tls", "tlsbroken")
 
 DIRECTIVE = re.compile(
     r"^(?P<stage>mail|rcpt|datacmd|data)(?P<ml>ml)?-(?P<code>[2-5]\d\d)"
@@ -568,7 +570,7 @@ async def main(argv=None):
             ap.error("only loopback addresses are allowed (127.0.0.0/8, ::1): %s" % h)
     listeners = []
     if args.port and not args.no_default_ports:
-        listeners += [(args.port + i, mode) for i, mode in enumerate(MODES)]
+        listeners += [(args.port + i, mode) for i, mode in enumerate(PORT_MODES)]
     for spec in args.listen:
         port, _, mode = spec.partition("=")
         if mode not in MODES:
