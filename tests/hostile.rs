@@ -243,7 +243,6 @@ fn a_log_cut_in_the_middle_of_a_multibyte_character() {
     }
     // A container runtime cutting a line inside a character: the CRI pieces
     // join back to the character, not to two replacement characters.
-    let metrics = Metrics::new(MetricsOptions::default());
     let options = LineOptions { format: Format::Cri, ..LineOptions::default() };
     let mut reader = mta_exporter::pipeline::LineReader::new(options);
     let classifier = Classifier::with_default_rules();
@@ -256,11 +255,13 @@ fn a_log_cut_in_the_middle_of_a_multibyte_character() {
     assert!(reader.read(&first, &classifier, |_, _, _| ()).is_none());
     let joined = reader.read(&second, &classifier, |t, _, _| t.to_string()).unwrap();
     assert_eq!(joined, text);
-    drop(metrics);
 }
 
-/// The records of one line: (delivery, class, code, enhanced).
-fn counted(line: &str) -> (Vec<(String, f64)>, Vec<(String, f64)>) {
+/// Series (as `replies`/`deliveries` print them) with their counts.
+type Counts = Vec<(String, f64)>;
+
+/// What one line counts: its delivery outcomes and its replies.
+fn counted(line: &str) -> (Counts, Counts) {
     let samples = run(format!("{line}\n").as_bytes());
     (deliveries(&samples), replies(&samples))
 }
