@@ -435,3 +435,41 @@ fn regex_rules_too_expensive_are_refused_at_load() {
     let err = mta_exporter::config::Config::load(&config).unwrap_err().to_string();
     assert!(err.contains("costly") && err.contains(config.to_str().unwrap()), "{err}");
 }
+
+/// A line of `len` bytes: `prefix`, `unit` repeated, `suffix`.
+fn crafted(prefix: &str, unit: &str, suffix: &str, len: usize) -> String {
+    let n = (len - prefix.len() - suffix.len()) / unit.len();
+    format!("{prefix}{}{suffix}", unit.repeat(n))
+}
+
+#[test]
+fn lines_full_of_units_that_never_close() {
+    // Each `<`, `"`, `(` or `[` that opens an address, quoted value or
+    // bracketed name and never closes used to be scanned to the end of the
+    // line: a 63 KiB line took seconds (quadratic). Now each costs at most
+    // `MAX_UNIT` bytes; the counts stay what the lines say. (No timing
+    // assertion: the suite would take minutes if this came back.)
+    let len = 63 * 1024;
+    let cases: [(String, [f64; 4], &[(&str, f64)]); 7] = [
+        (crafted("2026-11-28 17:35:01 H=(", "a=(", ") [192.0.2.9] rejected RCPT <a@b>: no", len), [0.0, 1.0, 0.0, 0.0], &[("exim rejected", 1.0)]),
+        (crafted("2026-11-28 17:35:01 1tGRwu-005JDt-yH H=x [192.0.2.9] ", "a=<", "", len), [0.0, 1.0, 0.0, 0.0], &[]),
+        (crafted("2026-11-28 17:35:01 1tGRwu-005JDt-yH H=x [192.0.2.9] ", "a=[", "", len), [0.0, 1.0, 0.0, 0.0], &[]),
+        (crafted("2026-11-28 17:35:01 1tGRwu-005JDt-yH ** a@b R=r T=t H=h [192.0.2.4]: SMTP error from remote mail server after RCPT TO:", "<", "", len), [0.0, 1.0, 0.0, 0.0], &[("exim bounced", 1.0)]),
+        (crafted("Nov 28 17:35:01 h sm-mta[5]: v12AbCd7004412: ruleset=check_rcpt", ", a=<", "", len), [0.0, 1.0, 0.0, 0.0], &[]),
+        (crafted("Nov 28 17:35:01 h smtpd[5]: c1a89cb774083905 mta delivery ", "a=< ", "result=\"Ok\" stat=\"250 ok\"", len), [1.0, 0.0, 0.0, 0.0], &[("opensmtpd sent", 1.0)]),
+        (crafted("Nov 28 17:35:01 h smtpd[5]: relay: Ok for 1234: ", ", a=<", ", stat=250 2.0.0: Ok", len), [1.0, 0.0, 0.0, 0.0], &[("opensmtpd sent", 1.0)]),
+    ];
+    for (line, want_lines, want_deliveries) in cases {
+        let samples = run(format!("{line}\n").as_bytes());
+        assert_eq!(lines(&samples), want_lines, "{}", &line[..80]);
+        assert_eq!(deliveries(&samples), want(want_deliveries), "{}", &line[..80]);
+    }
+    // Sendmail counts a line once per listed recipient: every `<` here is
+    // one (malformed) address, so the count is bounded by the line's length.
+    let line =
+        crafted("Nov 28 17:35:01 h sm-mta[5]: v12AbCd7004412: to=", "<,", "<, dsn=5.1.1, stat=User unknown", len);
+    let samples = run(format!("{line}\n").as_bytes());
+    let listed = line.matches("<,").count() as f64;
+    assert_eq!(lines(&samples), [1.0, 0.0, 0.0, 0.0]);
+    assert_eq!(deliveries(&samples), want(&[("sendmail bounced", listed)]));
+}

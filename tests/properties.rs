@@ -49,10 +49,10 @@ fn check_line(line: &Line<'_>, text: &str) {
     if let Line::Mta(record) = line {
         if let Some(reply) = &record.reply {
             assert_eq!(reply.class(), expected_class(reply), "{text:?}");
-            assert!(within(reply.text, text), "reply text not from the line: {text:?}");
+            assert!(reply.text.is_empty() || within(reply.text, text), "reply text not from the line: {text:?}");
         }
         if let Some(domain) = record.remote_domain {
-            assert!(within(domain, text));
+            assert!(domain.is_empty() || within(domain, text));
         }
         assert!(record.recipients >= 1 && record.recipients as usize <= text.len().max(1), "{text:?}");
     }
