@@ -2,6 +2,8 @@
 //! parser (as in the README), with and without a program name.
 #![no_main]
 
+use std::sync::OnceLock;
+
 use libfuzzer_sys::fuzz_target;
 use mta_exporter::parse::{OtherParsers, ParsersSpec};
 
@@ -20,8 +22,12 @@ custom:
 "#;
 
 fuzz_target!(|data: &[u8]| {
-    let spec: ParsersSpec = serde_saphyr::from_str(SPEC).unwrap();
-    let parsers = OtherParsers::compile(&spec).unwrap();
+    // Compiled once per process, as the exporter does at start.
+    static PARSERS: OnceLock<OtherParsers> = OnceLock::new();
+    let parsers = PARSERS.get_or_init(|| {
+        let spec: ParsersSpec = serde_saphyr::from_str(SPEC).unwrap();
+        OtherParsers::compile(&spec).unwrap()
+    });
     let text = common::text(data);
     for line in text.split('\n') {
         for program in [None, Some("courieresmtpd"), Some("x")] {
