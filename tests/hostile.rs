@@ -259,6 +259,8 @@ fn a_log_cut_in_the_middle_of_a_multibyte_character() {
 
 /// Series (as `replies`/`deliveries` print them) with their counts.
 type Counts = Vec<(String, f64)>;
+/// A crafted line, its `mta_log_lines_total` by outcome, its deliveries.
+type UnitCase = (String, [f64; 4], &'static [(&'static str, f64)]);
 
 /// What one line counts: its delivery outcomes and its replies.
 fn counted(line: &str) -> (Counts, Counts) {
@@ -450,7 +452,7 @@ fn lines_full_of_units_that_never_close() {
     // `MAX_UNIT` bytes; the counts stay what the lines say. (No timing
     // assertion: the suite would take minutes if this came back.)
     let len = 63 * 1024;
-    let cases: [(String, [f64; 4], &[(&str, f64)]); 7] = [
+    let cases: [UnitCase; 7] = [
         (crafted("2026-11-28 17:35:01 H=(", "a=(", ") [192.0.2.9] rejected RCPT <a@b>: no", len), [0.0, 1.0, 0.0, 0.0], &[("exim rejected", 1.0)]),
         (crafted("2026-11-28 17:35:01 1tGRwu-005JDt-yH H=x [192.0.2.9] ", "a=<", "", len), [0.0, 1.0, 0.0, 0.0], &[]),
         (crafted("2026-11-28 17:35:01 1tGRwu-005JDt-yH H=x [192.0.2.9] ", "a=[", "", len), [0.0, 1.0, 0.0, 0.0], &[]),
