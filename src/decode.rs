@@ -129,6 +129,11 @@ impl Decoder {
     fn join<'a>(&mut self, stream: usize, partial: bool, text: &'a [u8]) -> Option<Entry<'a>> {
         let held = &mut self.partial[stream];
         if !partial && held.is_empty() {
+            // Framing already cut the raw line; this only matters when the
+            // decoder is fed lines from elsewhere (after an empty partial).
+            if text.len() > self.max_line {
+                return Some(Entry::Text(Cow::Owned(text_of(text[..self.max_line].to_vec(), self.max_line))));
+            }
             return Some(Entry::Text(String::from_utf8_lossy(text)));
         }
         let room = self.max_line.saturating_sub(held.len());
