@@ -66,6 +66,41 @@ fi
 step "cargo test"
 cargo test --locked --all-targets
 
+# --- hardening: fuzz targets, supply chain --------------------------------
+# Pinned tools, installed from crates.io when missing (on CI's machine image
+# the nightly toolchain is there; these two are built once, a few minutes).
+CARGO_FUZZ_VERSION=0.13.2
+CARGO_DENY_VERSION=0.20.2
+if ! cargo fuzz --version 2>/dev/null | grep -qF "$CARGO_FUZZ_VERSION"; then
+  step "cargo install cargo-fuzz $CARGO_FUZZ_VERSION"
+  cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
+fi
+if ! cargo deny --version 2>/dev/null | grep -qF "$CARGO_DENY_VERSION"; then
+  step "cargo install cargo-deny $CARGO_DENY_VERSION"
+  cargo install cargo-deny --version "$CARGO_DENY_VERSION" --locked
+fi
+
+# Every fuzz target builds and runs a few seconds on its seed corpus: a
+# smoke run that keeps them building and catches what a few thousand inputs
+# find. Unoptimized and without the address sanitizer (the code is safe
+# Rust) to keep the build short; scripts/fuzz.sh alone does the real runs.
+step "fuzz targets: build, then ${FUZZ_SECONDS:-8} s each (scripts/fuzz.sh)"
+FUZZ_BUILD=${FUZZ_BUILD:---dev} FUZZ_SANITIZER=${FUZZ_SANITIZER:-none} FUZZ_SECONDS=${FUZZ_SECONDS:-8} scripts/fuzz.sh
+
+step "cargo deny check (licences, duplicate versions, sources; deny.toml) against Cargo.lock"
+cargo deny --locked check licenses bans sources
+# The advisory database comes from GitHub. Where GitHub cannot be reached
+# (the CI network allows package registries only), say so loudly: the
+# advisories are then not checked by this run.
+step "cargo deny check advisories (RustSec database)"
+if cargo deny --locked fetch db >"$TOOLS/deny-fetch.log" 2>&1; then
+  cargo deny --locked check --disable-fetch advisories
+else
+  echo "!! ADVISORIES NOT CHECKED: the RustSec advisory database could not be fetched from GitHub"
+  echo "!! ($(grep -m1 -iE 'error|fail' "$TOOLS/deny-fetch.log" || tail -1 "$TOOLS/deny-fetch.log"))"
+  echo "!! Run 'cargo deny check advisories' where GitHub is reachable."
+fi
+
 # --- rules, dashboards, alerting -----------------------------------------
 step "generated monitoring files are up to date (scripts/generate-monitoring.py --check)"
 $PY scripts/generate-monitoring.py --check

@@ -59,7 +59,7 @@
 //! read before any remote text, and `reply=` ends at the first `, stat=`
 //! after it, so remote text can only shorten its own reply.
 
-use super::scan::{address_list, angle_len, find, looks_like_reply, reply_at};
+use super::scan::{address_list, angle_len, find, looks_like_reply, reply_at, unit_window};
 use super::Record;
 use crate::model::{DeliveryStatus, Direction, EnhancedStatus, Mta, Phase, Reply};
 
@@ -138,18 +138,22 @@ fn delivery(fields: &str) -> Record<'_> {
     let mut rest = &fields[list_len..];
     let (mut mailer, mut relay, mut dsn, mut reply_field, mut stat) = ("", "", None, None, None);
     while let Some(field) = rest.strip_prefix(", ") {
-        let Some(eq) = field.find('=') else { break };
-        let key = &field[..eq];
-        if key.contains([' ', ',']) {
+        // The `=` is looked for in this field only (up to the next `, `),
+        // so a run of fields without one costs each field's length, not
+        // the rest of the line each time.
+        let next = find(field, ", ");
+        let eq = field[..next.unwrap_or(field.len())].find('=');
+        let Some(eq) = eq.filter(|&eq| !field[..eq].contains(' ')) else {
             // ` [more]` and other words between fields.
-            match find(field, ", ") {
+            match next {
                 Some(next) => {
                     rest = &field[next..];
                     continue;
                 }
                 None => break,
             }
-        }
+        };
+        let key = &field[..eq];
         let value_on = &field[eq + 1..];
         let end = match key {
             "stat" => {
@@ -250,7 +254,7 @@ fn rejection(mut rest: &str, phase: Phase) -> Record<'_> {
                 ..Record::new(Mta::Sendmail)
             };
         }
-        let unit = angle_len(value_on.as_bytes()).unwrap_or(0);
+        let unit = angle_len(unit_window(value_on.as_bytes())).unwrap_or(0);
         let end = unit + find(&value_on[unit..], ", ").unwrap_or(value_on.len() - unit);
         rest = &value_on[end..];
     }
