@@ -89,7 +89,10 @@ fi
 # find. Unoptimized and without the address sanitizer (the code is safe
 # Rust) to keep the build short; scripts/fuzz.sh alone does the real runs.
 step "fuzz targets: build, then ${FUZZ_SECONDS:-8} s each (scripts/fuzz.sh)"
-FUZZ_BUILD=${FUZZ_BUILD:---dev} FUZZ_SANITIZER=${FUZZ_SANITIZER:-none} FUZZ_SECONDS=${FUZZ_SECONDS:-8} scripts/fuzz.sh
+# Line tables only: a crash still has a backtrace with lines; the build of
+# every dependency with full debug info cost CI about a minute more.
+CARGO_PROFILE_DEV_DEBUG=${CARGO_PROFILE_DEV_DEBUG:-line-tables-only} \
+  FUZZ_BUILD=${FUZZ_BUILD:---dev} FUZZ_SANITIZER=${FUZZ_SANITIZER:-none} FUZZ_SECONDS=${FUZZ_SECONDS:-8} scripts/fuzz.sh
 
 step "cargo deny check (licences, duplicate versions, sources; deny.toml) against Cargo.lock"
 cargo deny --locked check licenses bans sources
