@@ -90,7 +90,7 @@ fi
 # Rust) to keep the build short; scripts/fuzz.sh alone does the real runs.
 step "fuzz targets: build, then ${FUZZ_SECONDS:-8} s each (scripts/fuzz.sh)"
 # Line tables only: a crash still has a backtrace with lines; the build of
-# every dependency with full debug info cost CI about a minute more.
+# every dependency with full debug info is slower to compile and link.
 CARGO_PROFILE_DEV_DEBUG=${CARGO_PROFILE_DEV_DEBUG:-line-tables-only} \
   FUZZ_BUILD=${FUZZ_BUILD:---dev} FUZZ_SANITIZER=${FUZZ_SANITIZER:-none} FUZZ_SECONDS=${FUZZ_SECONDS:-8} scripts/fuzz.sh
 
