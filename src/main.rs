@@ -5,7 +5,7 @@
 //! `check-config`) and exit.
 
 #![forbid(unsafe_code)]
-#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo, clippy::unimplemented)]
 
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -197,3 +197,90 @@ fn the_positions_file_carries_a_restart() {
     assert_eq!(sum(&samples, "mta_log_files_watched", &[]), 2.0, "the rotated file is still being read");
     assert!(exporter.terminate().success());
 }
+
+/// Resident memory of a process, from /proc (KiB).
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn syslog_under_a_flood() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("mta.yaml");
+    std::fs::write(
+        &config,
+        "sources:\n  - syslog:\n      listen_address: 127.0.0.1:0\n      udp: false\n      max_connections: 8\n      max_message_bytes: 1024\n      queue_bytes: 65536\n",
+    )
+    .unwrap();
+    let exporter = Exporter::start(&["--config.file", config.to_str().unwrap()]);
+    let address = syslog_address(&exporter);
+
+    // Slow senders: each starts a frame and never finishes it; together
+    // they hold every connection slot.
+    let mut slow: Vec<TcpStream> = (0..7)
+        .map(|_| {
+            let mut s = TcpStream::connect(&address).unwrap();
+            s.write_all(b"500 <13>Nov 28 17:35:01 mx1 postfix/smtp[1]: only the start").unwrap();
+            s
+        })
+        .collect();
+    let mut flooder = TcpStream::connect(&address).unwrap();
+    exporter.metrics_when(|s| sum(s, "mta_syslog_connections", &[]) == 8.0);
+
+    // Many connections beyond the cap: each closed at once, each counted.
+    for _ in 0..50 {
+        let mut extra = TcpStream::connect(&address).unwrap();
+        extra.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        let mut buf = [0u8; 1];
+        assert_eq!(extra.read(&mut buf).unwrap_or(0), 0);
+    }
+    let samples = exporter
+        .metrics_when(|s| sum(s, "mta_syslog_messages_dropped_total", &[("reason", "connection_limit")]) >= 50.0);
+    assert_eq!(sum(&samples, "mta_syslog_messages_dropped_total", &[("reason", "connection_limit")]), 50.0);
+
+    // Huge frames on the one working connection: 40 frames of 4 MiB
+    // (octet-counted and newline-framed), 160 MiB in all, each cut to 1 KiB
+    // and still parsed; then an ordinary message.
+    let baseline = rss_kib(exporter.pid());
+    let big = vec![b'x'; 4 << 20];
+    for i in 0..40 {
+        let head = format!("<13>Nov 28 17:35:01 mx1 {SENT} ");
+        if i % 2 == 0 {
+            flooder.write_all(format!("{} {head}", head.len() + big.len()).as_bytes()).unwrap();
+            flooder.write_all(&big).unwrap();
+        } else {
+            flooder.write_all(head.as_bytes()).unwrap();
+            flooder.write_all(&big).unwrap();
+            flooder.write_all(b"\n").unwrap();
+        }
+        // Scrapes are answered while the flood goes on.
+        assert_eq!(exporter.get("/metrics").0, 200);
+    }
+    flooder.write_all(format!("<13>Nov 28 17:35:01 mx1 {SENT}\n").as_bytes()).unwrap();
+    let samples = exporter.metrics_when(|s| lines(s, "syslog") >= 41.0);
+    assert_eq!(lines(&samples, "syslog"), 41.0);
+    assert_eq!(sum(&samples, "mta_log_lines_truncated_total", &[("source", "syslog")]), 40.0);
+    assert_eq!(sum(&samples, "mta_deliveries_total", &[("status", "sent")]), 41.0, "cut messages are still parsed");
+    // 160 MiB went through; memory grew by far less than one frame.
+    let grown = rss_kib(exporter.pid()).saturating_sub(baseline);
+    assert!(grown < 16 * 1024, "RSS grew by {grown} KiB over a 160 MiB flood");
+
+    // A slow sender that gives up in the middle of its frame: counted.
+    drop(slow.pop());
+    let samples = exporter.metrics_when(|s| {
+        sum(s, "mta_syslog_messages_dropped_total", &[("reason", "incomplete")]) >= 1.0
+            && sum(s, "mta_syslog_connections", &[]) == 7.0
+    });
+    assert_eq!(sum(&samples, "mta_syslog_messages_dropped_total", &[("reason", "incomplete")]), 1.0);
+    // Its slot is free again: a new sender is served.
+    let mut late = TcpStream::connect(&address).unwrap();
+    late.write_all(format!("<13>Nov 28 17:35:01 mx1 {SENT}\n").as_bytes()).unwrap();
+    drop(late);
+    let samples = exporter.metrics_when(|s| lines(s, "syslog") >= 42.0);
+    assert_eq!(lines(&samples, "syslog"), 42.0);
+    drop(slow);
+    assert!(exporter.terminate().success());
+}

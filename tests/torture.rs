@@ -87,6 +87,14 @@ struct Shared {
     styles: &'static [Style],
     /// The writer waits for a rotation that is due (see `writer`).
     writer_waiting: AtomicBool,
+    /// Held by the rotator while it checks and rotates, and by the reader
+    /// while it decides to stop: a rotation between "the tailer has seen
+    /// everything" and the stop would rotate away a file no checkpoint
+    /// names, which no restart can find.
+    gate: Mutex<()>,
+    /// What happened, for the diagnosis of a hang: rotations done (style,
+    /// at line) and seen (kind, path, at line).
+    history: Mutex<Vec<String>>,
 }
 
 /// How far the writer may run past a due rotation before it waits for it:
@@ -167,6 +175,9 @@ fn rotate(shared: &Shared, style: Style, k: usize, rng: &mut Rng) {
         }
     }
     drop(state);
+    let written = shared.written.load(Ordering::Acquire);
+    let down = shared.tailer_down.load(Ordering::Acquire);
+    shared.history.lock().unwrap().push(format!("done {k} {style:?} at {written} down={down}"));
     shared.rotations_done.fetch_add(1, Ordering::AcqRel);
 }
 
@@ -196,10 +207,13 @@ fn rotator(shared: &Shared, seed: u64) {
                 shared.rotated_while_down.store(true, Ordering::Release);
                 break;
             }
-            if !down && shared.written.load(Ordering::Acquire) >= at && caught_up(shared) {
-                let style = shared.styles[rng.below(shared.styles.len() as u64) as usize];
-                rotate(shared, style, k, &mut rng);
-                break;
+            if !down && shared.written.load(Ordering::Acquire) >= at {
+                let _gate = shared.gate.lock().unwrap();
+                if !shared.tailer_down.load(Ordering::Acquire) && caught_up(shared) {
+                    let style = shared.styles[rng.below(shared.styles.len() as u64) as usize];
+                    rotate(shared, style, k, &mut rng);
+                    break;
+                }
             }
             std::thread::yield_now();
         }
@@ -233,6 +247,8 @@ fn run(lines: u64, rotations: usize, seed: u64, restart: bool) -> Outcome {
         schedule: schedule(rotations, lines, seed),
         styles: if restart { &RESTART_STYLES } else { &STYLES },
         writer_waiting: AtomicBool::new(false),
+        gate: Mutex::new(()),
+        history: Mutex::new(Vec::new()),
     });
     let mut options = TailOptions::new(StartAt::Beginning, 64 * 1024);
     // Generous: a writer that stalls this long on a busy machine would make
@@ -269,13 +285,14 @@ fn run(lines: u64, rotations: usize, seed: u64, restart: bool) -> Outcome {
         } else if progress.2.elapsed() > Duration::from_secs(60) {
             let live = fs::metadata(&log).map(|m| m.ino()).ok();
             panic!(
-                "no progress for 60 s: written={} rotations done={} seen={} live inode={live:?} tailer inodes={:?} reopen_in={:?} down={}",
+                "no progress for 60 s: written={} rotations done={} seen={} live inode={live:?} tailer inodes={:?} reopen_in={:?} down={}\n{}",
                 now_progress.0,
                 now_progress.1,
                 shared.rotations_seen.load(Ordering::Acquire),
                 shared.tailer_inodes.lock().unwrap(),
                 shared.writer.lock().unwrap().reopen_in,
                 shared.tailer_down.load(Ordering::Acquire),
+                shared.history.lock().unwrap().join("\n"),
             );
         }
         let mut sink = |line: FramedLine<'_>| match seq_of(line.bytes) {
@@ -284,17 +301,26 @@ fn run(lines: u64, rotations: usize, seed: u64, restart: bool) -> Outcome {
         };
         // Stopping is only fair once no writer writes to a deleted file any
         // more and the tailer has read it: nobody can read it after a restart.
+        // The gate keeps the rotator still from that check to the stop.
+        let may_stop = !restarted && shared.written.load(Ordering::Acquire) >= lines / 2;
+        let gate = may_stop.then(|| shared.gate.lock().unwrap());
         let quiet = caught_up(&shared);
         let report = tailer.poll(Instant::now(), &mut sink);
         assert!(report.errors.is_empty(), "{:?}", report.errors);
         shared.rotations_seen.fetch_add(report.rotations.len(), Ordering::AcqRel);
+        for r in &report.rotations {
+            let written = shared.written.load(Ordering::Acquire);
+            shared.history.lock().unwrap().push(format!("seen {:?} {} at {written}", r.kind, r.path.display()));
+        }
         *shared.tailer_inodes.lock().unwrap() = tailer.checkpoints().iter().map(|c| (c.ino, c.offset)).collect();
 
-        if !restarted && quiet && shared.written.load(Ordering::Acquire) >= lines / 2 {
+        if may_stop && quiet {
             // Stop: keep only the checkpoints, as the positions file would.
             let checkpoints = tailer.checkpoints();
             drop(tailer);
             shared.tailer_down.store(true, Ordering::Release);
+            shared.history.lock().unwrap().push(format!("stopped at {}", shared.written.load(Ordering::Acquire)));
+            drop(gate);
             let resume_at = (shared.written.load(Ordering::Acquire) + lines / 10).min(lines);
             while !(shared.writer_done.load(Ordering::Acquire)
                 || shared.rotated_while_down.load(Ordering::Acquire)
@@ -306,8 +332,10 @@ fn run(lines: u64, rotations: usize, seed: u64, restart: bool) -> Outcome {
             tailer = new_tailer(Some(checkpoints));
             shared.tailer_down.store(false, Ordering::Release);
             restarted = true;
+            shared.history.lock().unwrap().push(format!("restarted at {}", shared.written.load(Ordering::Acquire)));
             continue;
         }
+        drop(gate);
         if shared.writer_done.load(Ordering::Acquire) && report.bytes == 0 && !report.more {
             idle_polls_after_done += 1;
             if idle_polls_after_done >= 3 {

@@ -196,6 +196,7 @@ impl<'a> Lookup<'a> {
 }
 
 /// The catalogue built into the binary, parsed on first use.
+#[allow(clippy::panic)] // compile-time data, see the lint note in lib.rs
 pub fn catalogue() -> &'static Catalogue {
     static CATALOGUE: OnceLock<Catalogue> = OnceLock::new();
     // The built-in file is validated by the test suite; failing here is a

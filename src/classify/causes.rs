@@ -230,6 +230,7 @@ pub struct CauseRules {
 impl CauseRules {
     /// The built-in table. It is checked by the test suite, so failing to
     /// compile it here would be a build defect, not an input error.
+    #[allow(clippy::panic)] // compile-time data, see the lint note in lib.rs
     pub fn defaults() -> Self {
         static DEFAULTS: OnceLock<CauseRules> = OnceLock::new();
         DEFAULTS
@@ -240,6 +241,7 @@ impl CauseRules {
             .clone()
     }
 
+    #[allow(clippy::panic)] // compile-time data, see the lint note in lib.rs
     pub fn default_specs() -> Vec<RuleSpec> {
         match serde_saphyr::from_str::<RuleFile>(DEFAULT_RULES_YAML) {
             Ok(file) => file.rules,

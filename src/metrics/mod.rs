@@ -497,8 +497,10 @@ pub struct Recorder {
     metrics: Arc<Metrics>,
     lines: [Counter; 4],
     bytes: Counter,
-    replies: HashMap<ReplyKey, (Counter, Option<Counter>)>,
-    warnings: HashMap<WarningKey, (Counter, Option<Counter>)>,
+    /// Handles of the series this source counted into, never of folded
+    /// ones: so this holds at most the family's cap.
+    replies: HashMap<ReplyKey, Counter>,
+    warnings: HashMap<WarningKey, Counter>,
     deliveries: HashMap<(Mta, DeliveryStatus), Counter>,
     activity: activity::ActivityRecorder,
 }
@@ -533,14 +535,17 @@ impl Recorder {
         };
         if record.warning_only {
             let key = WarningKey { mta: record.mta, phase: reply.phase, class: c.class, cause: c.cause };
+            if let Some(counter) = self.warnings.get(&key) {
+                counter.inc_by(times);
+                return;
+            }
             let metrics = &self.metrics;
-            let (counter, overflow) = self.warnings.entry(key).or_insert_with(|| {
-                let (counter, folded) = metrics.reject_warnings.resolve(key, || key.labels(), || key.folded());
-                (counter, folded.then(|| metrics.overflow_counter(metrics.reject_warnings.name)))
-            });
+            let (counter, folded) = metrics.reject_warnings.resolve(key, || key.labels(), || key.folded());
             counter.inc_by(times);
-            if let Some(overflow) = overflow {
-                overflow.inc_by(times);
+            if folded {
+                metrics.overflow_counter(metrics.reject_warnings.name).inc_by(times);
+            } else {
+                self.warnings.insert(key, counter);
             }
             return;
         }
@@ -554,17 +559,21 @@ impl Recorder {
             category: c.category,
             cause: c.cause,
         };
+        if let Some(counter) = self.replies.get(&key) {
+            counter.inc_by(times);
+            return;
+        }
         let metrics = &self.metrics;
-        let (counter, overflow) = self.replies.entry(key).or_insert_with(|| {
-            let (counter, folded) = metrics.replies.resolve(key, || key.labels(), || key.folded());
-            if !folded {
-                metrics.note_reply_info(key.code, key.enhanced);
-            }
-            (counter, folded.then(|| metrics.overflow_counter(metrics.replies.name)))
-        });
+        let (counter, folded) = metrics.replies.resolve(key, || key.labels(), || key.folded());
         counter.inc_by(times);
-        if let Some(overflow) = overflow {
-            overflow.inc_by(times);
+        if folded {
+            // Not remembered per key: the keys a sender can make up are
+            // many (every code × enhanced code × phase …), and the handle
+            // cache must stay as small as the family it caches.
+            metrics.overflow_counter(metrics.replies.name).inc_by(times);
+        } else {
+            metrics.note_reply_info(key.code, key.enhanced);
+            self.replies.insert(key, counter);
         }
     }
 
@@ -602,6 +611,28 @@ mod tests {
         let mut out: Vec<String> = text.lines().filter(|l| l.starts_with(prefix)).map(str::to_owned).collect();
         out.sort();
         out
+    }
+
+    #[test]
+    fn the_handle_cache_stays_within_the_cap_under_a_flood() {
+        // A flood of distinct codes: before, every folded key got its own
+        // cache entry, so a source's memory grew with what senders made up.
+        let metrics = Metrics::new(MetricsOptions { max_series_per_family: 10 });
+        let classifier = Classifier::with_default_rules();
+        let mut recorder = metrics.recorder("test");
+        for detail in 0..5000 {
+            let text = format!("Nov  8 17:35:02 mx1 postfix/smtpd[2]: NOQUEUE: reject: RCPT from a[1.2.3.4]: 550 5.1.{detail} no; from=<a@b> to=<c@d> proto=ESMTP helo=<x>");
+            let warning = text.replace("reject:", "reject_warning:");
+            for text in [text, warning] {
+                let line = parse_line(&text);
+                let Line::Mta(Record { reply: Some(reply), .. }) = &line else { panic!("{text}") };
+                recorder.record(&line, Some(classifier.classify(reply)));
+            }
+        }
+        assert_eq!(recorder.replies.len(), 10);
+        assert!(recorder.warnings.len() <= 10);
+        let text = metrics.encode_text();
+        assert!(text.contains("mta_metrics_overflow_total{family=\"mta_smtp_replies_total\"} 4990\n"), "{text}");
     }
 
     #[test]

@@ -82,7 +82,7 @@ use super::facts::{
     self, Action, AuthMethod, CipherClass, Facts, Filter, FilterAction, Notification, Received, Session, SessionError,
     SessionEvent, Tls, TlsProtocol, TlsTrust,
 };
-use super::scan::{angle_len, find, looks_like_basic_reply, quoted_len, reply_at, rfind, unquote};
+use super::scan::{angle_len, find, looks_like_basic_reply, quoted_len, reply_at, rfind, unit_window, unquote};
 use super::Record;
 use crate::model::{scan_reply, DeliveryStatus, Direction, Mta, Phase, Reply};
 
@@ -675,7 +675,7 @@ fn after_command(text: &str) -> Option<(&str, &str)> {
     let mut pos = 0;
     while pos < b.len() {
         match b[pos] {
-            b'<' => pos += angle_len(&b[pos..]).unwrap_or(1),
+            b'<' => pos += angle_len(unit_window(&b[pos..])).unwrap_or(1),
             b':' if b.get(pos + 1) == Some(&b' ') => return Some((&text[..pos], &text[pos + 2..])),
             _ => pos += 1,
         }
@@ -754,11 +754,12 @@ impl Iterator for Fields<'_> {
         let mut i = start;
         while i < b.len() && b[i] != b' ' {
             if i == start || b[i - 1] == b'=' {
+                let window = unit_window(&b[i..]);
                 let unit = match b[i] {
-                    b'<' => angle_len(&b[i..]),
-                    b'"' => quoted_len(&b[i..]),
-                    b'(' => bracket_len(&b[i..], b'(', b')'),
-                    b'[' => bracket_len(&b[i..], b'[', b']'),
+                    b'<' => angle_len(window),
+                    b'"' => quoted_len(window),
+                    b'(' => bracket_len(window, b'(', b')'),
+                    b'[' => bracket_len(window, b'[', b']'),
                     _ => None,
                 };
                 if let Some(len) = unit {

@@ -52,7 +52,7 @@ use super::facts::{
     self, AuthMethod, CipherClass, Facts, Notification, Received, Session, SessionError, SessionEvent, Tls,
     TlsProtocol, TlsTrust,
 };
-use super::scan::{angle_len, find, looks_like_reply, quoted_len, reply_at, rfind};
+use super::scan::{angle_len, find, looks_like_reply, quoted_len, reply_at, rfind, unit_window};
 use super::Record;
 use crate::model::{DeliveryStatus, Direction, Mta, Phase, ReplyClass};
 
@@ -282,8 +282,8 @@ fn delivery(fields: &str) -> Record<'_> {
         }
         let b = value_on.as_bytes();
         let len = match b.first() {
-            Some(b'<') => angle_len(b),
-            Some(b'"') => quoted_len(b),
+            Some(b'<') => angle_len(unit_window(b)),
+            Some(b'"') => quoted_len(unit_window(b)),
             _ => None,
         }
         .unwrap_or_else(|| value_on.find(' ').unwrap_or(value_on.len()));
@@ -317,7 +317,7 @@ fn legacy_delivery(rest: &str) -> Record<'_> {
             stat = value_on;
             break;
         }
-        let unit = angle_len(value_on.as_bytes()).unwrap_or(0);
+        let unit = angle_len(unit_window(value_on.as_bytes())).unwrap_or(0);
         let end = unit + find(&value_on[unit..], ", ").unwrap_or(value_on.len() - unit);
         if key == "to" {
             to = value_on[..end].trim_matches(['<', '>']);

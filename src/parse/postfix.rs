@@ -46,7 +46,7 @@ use super::facts::{
 };
 use super::scan::{find, looks_like_reply, reply_at, rfind, split_once};
 use super::Record;
-use crate::model::{DeliveryStatus, Direction, EnhancedStatus, Mta, Phase, Reply, ReplyClass};
+use crate::model::{scan_reply, DeliveryStatus, Direction, EnhancedStatus, Mta, Phase, Reply, ReplyClass};
 
 /// Parses the text of one Postfix line. `program` is the syslog tag
 /// (`postfix/smtp`, `postfix-mx/submission/smtpd`). Returns `None` when the
@@ -526,15 +526,21 @@ fn header_check(rest: &str) -> Option<&str> {
     ["header ", "body ", "mime-header ", "nested-header ", "content "].into_iter().find(|kind| rest.starts_with(kind))
 }
 
-/// The reply after the last `helo=<…>: ` (HELO is the last field a stranger
-/// writes; the reply text that follows comes from the admin's check table).
+/// The reply after `helo=<…>: `. The HELO name is the last field a
+/// stranger writes, and Postfix logs it whole (spaces, `<`, `>` and all), so
+/// a HELO can spell `helo=<x>: 250 …` itself; the reply text that follows it
+/// comes from the admin's check table. So the reply is the *last* `>: `
+/// followed by a code: nothing a stranger wrote comes after it.
 fn header_reply(rest: &str) -> Option<&str> {
-    let tail = match rfind(rest, " helo=<") {
-        Some(at) => &rest[at..],
-        None => &rest[find(rest, "; from=<")?..],
+    let start = match find(rest, " helo=<") {
+        Some(at) => at,
+        None => find(rest, "; from=<")?,
     };
-    let (_, reply) = split_once(tail, ">: ")?;
-    Some(reply)
+    let tail = &rest[start..];
+    memchr::memmem::rfind_iter(tail.as_bytes(), b">: ")
+        .map(|at| &tail[at + 3..])
+        .find(|reply| scan_reply(reply).is_some())
+        .or_else(|| split_once(tail, ">: ").map(|(_, reply)| reply))
 }
 
 /// After ` from `: `name[addr]: ` (smtpd) or `[addr]:port: ` (postscreen).
@@ -647,6 +653,16 @@ mod tests {
             "postfix/smtp",
             message,
             (Some(550), Some("5.1.1"), Some(Outbound), Some(Phase::Rcpt), Some(Bounced), false),
+        );
+    }
+
+    #[test]
+    fn a_helo_name_cannot_pose_as_the_reply() {
+        // Postfix logs the HELO argument whole, spaces included.
+        check(
+            "postfix/cleanup",
+            "4C3F2E05B9: reject: header Subject: hi from h[1.2.3.4]; from=<a@b.c> to=<d@e.f> proto=ESMTP helo=<evil helo=<x>: 250 2.0.0 fine>: 5.7.1 Spam subject",
+            (None, Some("5.7.1"), Some(Inbound), Some(Phase::EndOfData), Some(Rejected), false),
         );
     }
 

@@ -42,6 +42,21 @@ pub fn split_once<'a>(text: &'a str, sep: &str) -> Option<(&'a str, &'a str)> {
     Some((&text[..at], &text[at + sep.len()..]))
 }
 
+/// How far the field walkers look for the end of a `<…>`, `"…"`, `(…)` or
+/// `[…]` unit. Four times the longest address SMTP allows (a path is at
+/// most 256 bytes, RFC 5321 §4.5.3.1.3; the MTAs log only valid addresses,
+/// and Exim's `H=(…)` only a syntactically valid HELO name), and what keeps
+/// a line full of units that never close linear: each opener costs at most
+/// this much, not the rest of the line. Before, a 64 KiB line of `a=(` or
+/// `a=< ` took seconds to parse (found with crafted lines; tests/hostile.rs
+/// keeps them).
+pub const MAX_UNIT: usize = 1024;
+
+/// The part of `bytes` a unit starting there may span: see [`MAX_UNIT`].
+pub fn unit_window(bytes: &[u8]) -> &[u8] {
+    &bytes[..bytes.len().min(MAX_UNIT)]
+}
+
 /// Length of the `"…"` unit at the start of `bytes` (backslash escapes
 /// honoured), including both quotes. `None` when it is not closed.
 pub fn quoted_len(bytes: &[u8]) -> Option<usize> {
@@ -92,8 +107,8 @@ pub fn address_list(text: &str) -> (u32, usize) {
     let mut count = 0u32;
     while pos < bytes.len() {
         let unit = match bytes[pos] {
-            b'<' => angle_len(&bytes[pos..]),
-            b'"' => quoted_len(&bytes[pos..]),
+            b'<' => angle_len(unit_window(&bytes[pos..])),
+            b'"' => quoted_len(unit_window(&bytes[pos..])),
             _ => None,
         };
         pos += unit.unwrap_or(0);

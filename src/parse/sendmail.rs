@@ -67,7 +67,7 @@ use super::facts::{
     self, Action, AuthMethod, CipherClass, Filter, FilterAction, Notification, Received, Session, SessionError,
     SessionEvent, Tls, TlsProtocol, TlsTrust,
 };
-use super::scan::{address_list, angle_len, find, looks_like_reply, reply_at, rfind};
+use super::scan::{address_list, angle_len, find, looks_like_reply, reply_at, rfind, unit_window};
 use super::Record;
 use crate::model::{DeliveryStatus, Direction, EnhancedStatus, Mta, Phase, Reply, ReplyClass};
 
@@ -172,18 +172,22 @@ fn delivery(fields: &str) -> Record<'_> {
     let (mut mailer, mut relay, mut dsn, mut reply_field, mut stat) = ("", "", None, None, None);
     let (mut delay, mut xdelay) = (None, None);
     while let Some(field) = rest.strip_prefix(", ") {
-        let Some(eq) = field.find('=') else { break };
-        let key = &field[..eq];
-        if key.contains([' ', ',']) {
+        // The `=` is looked for in this field only (up to the next `, `),
+        // so a run of fields without one costs each field's length, not
+        // the rest of the line each time.
+        let next = find(field, ", ");
+        let eq = field[..next.unwrap_or(field.len())].find('=');
+        let Some(eq) = eq.filter(|&eq| !field[..eq].contains(' ')) else {
             // ` [more]` and other words between fields.
-            match find(field, ", ") {
+            match next {
                 Some(next) => {
                     rest = &field[next..];
                     continue;
                 }
                 None => break,
             }
-        }
+        };
+        let key = &field[..eq];
         let value_on = &field[eq + 1..];
         let end = match key {
             "stat" => {
@@ -407,7 +411,7 @@ fn rejection(mut rest: &str, phase: Phase) -> Record<'_> {
                 ..Record::new(Mta::Sendmail)
             };
         }
-        let unit = angle_len(value_on.as_bytes()).unwrap_or(0);
+        let unit = angle_len(unit_window(value_on.as_bytes())).unwrap_or(0);
         let end = unit + find(&value_on[unit..], ", ").unwrap_or(value_on.len() - unit);
         rest = &value_on[end..];
     }

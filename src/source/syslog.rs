@@ -68,10 +68,13 @@ pub struct SyslogFramer {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum FrameState {
     Start,
-    /// Reading the length of an octet-counted frame.
+    /// Reading the length of an octet-counted frame. The digits are kept
+    /// as read: without the space after them they are the start of a
+    /// newline-framed message (`007 …` must stay `007`).
     Length {
         value: u64,
         digits: u8,
+        text: [u8; 10],
     },
     /// Bytes of an octet-counted frame still to come.
     Octets(u64),
@@ -118,13 +121,15 @@ impl SyslogFramer {
         while let Some(&b) = data.first() {
             match self.state {
                 FrameState::Start => match b {
-                    b'0'..=b'9' => self.state = FrameState::Length { value: 0, digits: 0 },
+                    b'0'..=b'9' => self.state = FrameState::Length { value: 0, digits: 0, text: [0; 10] },
                     b'\n' | b'\r' | 0 => data = &data[1..],
                     _ => self.state = FrameState::Line,
                 },
-                FrameState::Length { value, digits } => {
-                    if b.is_ascii_digit() && digits < 10 {
-                        self.state = FrameState::Length { value: value * 10 + u64::from(b - b'0'), digits: digits + 1 };
+                FrameState::Length { value, digits, mut text } => {
+                    if b.is_ascii_digit() && usize::from(digits) < text.len() {
+                        text[usize::from(digits)] = b;
+                        self.state =
+                            FrameState::Length { value: value * 10 + u64::from(b - b'0'), digits: digits + 1, text };
                         data = &data[1..];
                     } else if b == b' ' {
                         data = &data[1..];
@@ -132,8 +137,7 @@ impl SyslogFramer {
                     } else {
                         // Digits not followed by a space: not a length after
                         // all, but the start of a newline-framed message.
-                        let digits = value.to_string();
-                        self.append(digits.as_bytes());
+                        self.append(&text[..usize::from(digits)]);
                         self.state = FrameState::Line;
                     }
                 }
@@ -557,7 +561,35 @@ mod tests {
     }
 
     #[test]
+    fn a_full_queue_refuses_udp_messages_until_the_parser_frees_room() {
+        let (tx, rx) = mpsc::channel();
+        let queue = Queue { tx, queued: Arc::new(AtomicUsize::new(0)), space: Arc::new(Notify::new()), cap: 1000 };
+        let message = |n: usize| Message { bytes: vec![b'x'; n], truncated: false };
+        // 3 × (200 + 64) fit in 1000, a fourth does not.
+        assert!((0..3).all(|_| queue.offer(message(200))));
+        assert!(!queue.offer(message(200)));
+        assert_eq!(queue.queued.load(Ordering::Acquire), 3 * 264);
+        // The parser takes one: room for one more, not two.
+        let taken = rx.try_recv().unwrap();
+        queue.queued.fetch_sub(cost(&taken), Ordering::AcqRel);
+        assert!(queue.offer(message(200)));
+        assert!(!queue.offer(message(200)));
+        // A message bigger than the whole queue still goes through an empty one.
+        let (tx, _rx) = mpsc::channel();
+        let empty = Queue { tx, queued: Arc::new(AtomicUsize::new(0)), space: Arc::new(Notify::new()), cap: 10 };
+        assert!(empty.offer(message(500)));
+        assert!(!empty.offer(message(1)));
+    }
+
+    #[test]
     fn digits_without_a_space_are_a_line() {
         assert_eq!(frames(&[b"2026-11-28 x\n"], 100).0, whole(&["2026-11-28 x"]));
+        // Leading zeros and more digits than a length has are kept as sent
+        // (found by the property tests: `007` came out as `7`).
+        for chunk in [1, 2, 100] {
+            let stream = b"007abc\n000\n12345678901234x\n";
+            let chunks: Vec<&[u8]> = stream.chunks(chunk).collect();
+            assert_eq!(frames(&chunks, 100).0, whole(&["007abc", "000", "12345678901234x"]), "chunk {chunk}");
+        }
     }
 }

@@ -23,6 +23,8 @@
 #   MTA_EXPORTER_BIN   use this binary instead of building target/release/mta_exporter
 #   MTA_E2E_KEEP=1     keep the work directory (captured logs, exporter logs) even on success
 #   MTA_ALLOW_PURGE=1  allow purging an MTA that was installed before the run
+#   MTA_LOCK=FILE      take this lock (flock) for the whole run: on a machine
+#                      where other runs install MTAs too, they take turns
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -47,6 +49,12 @@ done
 for m in "${want[@]}"; do
   [ -x "$here/$m/run.sh" ] || [ -f "$here/$m/run.sh" ] || die "no driver for $m ($here/$m/run.sh)"
 done
+
+if [ -n "${MTA_LOCK:-}" ]; then
+  exec 9>>"$MTA_LOCK"
+  log "waiting for the MTA lock $MTA_LOCK"
+  flock 9
+fi
 
 suite_start=$SECONDS
 if [ -n "${MTA_EXPORTER_BIN:-}" ]; then
