@@ -4,8 +4,11 @@
     scripts/e2e_prometheus.py --exporter target/x86_64-unknown-linux-musl/release/mta_exporter
 
 1. Writes a Postfix log with ../shared/bench/genlog.py, a third at once and
-   the rest appended in chunks while the test runs, and starts the exporter
-   on it (plus the bundled sample) on a loopback port.
+   the rest appended in chunks while the test runs, and builds a Postfix
+   queue directory (queue files in Postfix's record format, in hashed
+   subdirectories of deferred/ and hold/). Starts the exporter on the log
+   (plus the bundled sample) and that spool (--queue.spool) on a loopback
+   port.
 2. Starts Prometheus (Debian's package) on a loopback port with a 1 s scrape
    and evaluation interval and deploy/prometheus/mta_exporter.rules.yml
    (its group intervals shortened to 1 s: the expressions are under test,
@@ -62,8 +65,6 @@ AWAITED = {
     "mta_log_files_watched": "issue 5",
     "mta_log_last_line_timestamp_seconds": "issue 5",
     "mta_log_lines_truncated_total": "issue 5",
-    "mta_queue_messages": "issue 10",
-    "mta_queue_up": "issue 10",
 }
 
 # What Grafana would put in for its macros and for "All" of each variable.
@@ -290,6 +291,33 @@ class Writer(threading.Thread):
                 self.written += len(self.lines[start:start + size])
 
 
+def queue_record(kind, data):
+    """One Postfix queue file record: type, length (base 128, low bits first), data."""
+    out = bytearray([ord(kind)])
+    n = len(data)
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | 0x80 if n else b)
+        if not n:
+            return bytes(out) + data.encode()
+
+
+def build_queue(spool, now):
+    """A Postfix spool with messages in deferred (hashed subdirectories) and
+    hold, as `postqueue -j` would list them: (queue, arrival, size)."""
+    messages = [("deferred", now - 7200, 4100), ("deferred", now - 600, 2300), ("deferred", now - 30, 900),
+                ("hold", now - 86400 * 3, 51200), ("active", now - 2, 1500)]
+    for q in ("incoming", "active", "deferred", "hold", "maildrop"):
+        (spool / q).mkdir(parents=True)
+    for i, (queue, arrival, size) in enumerate(messages):
+        qid = "%010X" % (0xA5209B69C1 + i)
+        path = spool / queue / (qid[0] if queue in ("deferred", "hold") else "") / qid
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(queue_record("C", "%15d %15d %15d %15d %15d %15d" % (size, 145, 1, 0, size, 0))
+                         + queue_record("T", "%d 0" % arrival) + queue_record("S", "alice@example.test"))
+    return messages
+
+
 def family_names(expr):
     return sorted(set(re.findall(r"(?<![\w:\"])(mta[_:][\w:]+|process_\w+|up)(?![\w:(])", expr)))
 
@@ -321,10 +349,13 @@ def main():
         first = len(lines) // 3
         mail_log.write_text("".join(lines[:first]))
 
+        spool = tmp / "spool"
+        queued = build_queue(spool, int(time.time()))
+        log(f"e2e: a Postfix spool with {len(queued)} queued messages in {spool}")
         exporter_port, prom_port = free_port(), free_port()
         exporter = subprocess.Popen(
             [args.exporter, "--web.listen-address", f"127.0.0.1:{exporter_port}", "--log.path", str(mail_log),
-             "--log.path", str(SAMPLE), "--log.from-beginning"],
+             "--log.path", str(SAMPLE), "--log.from-beginning", "--queue.spool", f"postfix={spool}"],
             stdout=open(tmp / "exporter.log", "w"), stderr=subprocess.STDOUT)
         wait_ready(f"http://127.0.0.1:{exporter_port}/-/ready", exporter, "mta_exporter")
 
@@ -416,6 +447,26 @@ def main():
             else:
                 log(f"  NO DATA   {label}: " + (f"uses {why}" if missing else
                                                  "no data although every family it uses has series"))
+
+        # The queue the exporter read equals the spool built above.
+        _, body = http_get(f"http://127.0.0.1:{exporter_port}/metrics")
+        served = {}
+        for line in body.decode().splitlines():
+            m = re.match(r'(mta_queue_\w+)\{mta="postfix"(?:,queue="(\w+)")?\} (\S+)$', line)
+            if m:
+                served[(m.group(1), m.group(2))] = float(m.group(3))
+        now = time.time()
+        for queue in ("incoming", "active", "deferred", "hold", "maildrop"):
+            mine = [(arrival, size) for q, arrival, size in queued if q == queue]
+            want = (len(mine), sum(s for _, s in mine))
+            got = (served.get(("mta_queue_messages", queue)), served.get(("mta_queue_size_bytes", queue)))
+            age = served.get(("mta_queue_oldest_message_age_seconds", queue))
+            want_age = now - min(a for a, _ in mine) if mine else 0
+            if got != want or age is None or abs(age - want_age) > 120:
+                problems.append(f"queue {queue}: served messages/bytes {got}, oldest {age} s; "
+                                f"the spool holds {want}, oldest {want_age:.0f} s")
+        if served.get(("mta_queue_up", None)) != 1:
+            problems.append(f"mta_queue_up is {served.get(('mta_queue_up', None))}, not 1")
 
         _, body = http_get(f"{api}/api/v1/rules")
         for group in json.loads(body)["data"]["groups"]:

@@ -306,6 +306,94 @@ def overview():
                           drilldown_link("var-direction=${__data.fields.Direction}&var-cause=${__data.fields.Cause}"))]),
             10, 10)
 
+    lay.row("Queue")
+    lay.add(timeseries("Messages in the queue", "Messages per queue (incoming, active, deferred, hold …), read from "
+                       "the spool at scrape time. MtaQueueGrowing fires above 100 messages and +50 % over the last hour's lowest.",
+                       [target(f"sum by (mta, queue) (mta_queue_messages{{{im}}})", "{{mta}} {{queue}}")], "short"),
+            9, 8)
+    lay.add(timeseries("Oldest message in the queue", "Age of the oldest message per queue. A deferred message "
+                       "this old has been retried without success for that long; MtaQueueOldestMessageTooOld fires "
+                       "after a day (hold and quarantine queues excluded: those are kept on purpose).",
+                       [target(f"max by (mta, queue) (mta_queue_oldest_message_age_seconds{{{im}}})",
+                               "{{mta}} {{queue}}")], "s"), 9, 8)
+    lay.add(stat("Queue readable", "1 when the exporter could read the queue at the last scrape, 0 when it could "
+                 "not or not in time (then the queue panels show the last values read, not an empty queue).",
+                 f"min(mta_queue_up{{{im}}})", "short",
+                 [{"color": "red", "value": None}, {"color": "green", "value": 1}],
+                 [{"type": "value", "options": {"0": {"text": "unreadable", "index": 0},
+                                                 "1": {"text": "ok", "index": 1}}}]), 6, 4)
+    lay.add(stat("Queue size", "Bytes of all queued messages.",
+                 f"sum(mta_queue_size_bytes{{{im}}})", "bytes"), 6, 4)
+
+    lay.row("Delivery delays and messages")
+    lay.add(timeseries("Delivery delay by outcome (90th percentile)", "Time from a message's arrival to a delivery "
+                       "attempt (Postfix delay=, Exim QT=, Sendmail delay=, OpenSMTPD delay=), 90th percentile of "
+                       "the attempts in the interval.",
+                       [target(f"histogram_quantile(0.9, sum by (le, status) (rate(mta_delivery_delay_seconds_bucket"
+                               f"{{{im}}}[$__rate_interval])))", "{{status}}")], "s"), 8, 8)
+    lay.add(timeseries("Postfix delay by stage (90th percentile)", "Postfix delays=a/b/c/d: before the queue "
+                       "manager (includes receiving the message), in the queue manager, connection setup (DNS, "
+                       "HELO, TLS), transmission. Exim DT= and Sendmail xdelay= are the stage attempt.",
+                       [target(f"histogram_quantile(0.9, sum by (le, stage) (rate(mta_delivery_stage_delay_seconds_bucket"
+                               f"{{{im}}}[$__rate_interval])))", "{{stage}}")], "s"), 8, 8)
+    lay.add(timeseries("Messages received and notifications", "Messages entering the queue per second, and the "
+                       "delivery status notifications (bounces, delay warnings) the MTA generated.",
+                       [target(f"sum by (mta) (rate(mta_messages_received_total{{{im}}}[$__rate_interval]))",
+                               "{{mta}} received", "A"),
+                        target(f"sum by (mta, kind) (rate(mta_notifications_total{{{im}}}[$__rate_interval]))",
+                               "{{mta}} {{kind}} notifications", "B")], "suffix:/s"), 8, 8)
+    lay.add(timeseries("Message size (50th and 95th percentile)", "Size of the messages entering the queue.",
+                       [target(f"histogram_quantile(0.5, sum by (le) (rate(mta_message_size_bytes_bucket"
+                               f"{{{im}}}[$__rate_interval])))", "median", "A"),
+                        target(f"histogram_quantile(0.95, sum by (le) (rate(mta_message_size_bytes_bucket"
+                               f"{{{im}}}[$__rate_interval])))", "95th percentile", "B")], "bytes"), 8, 8)
+    lay.add(timeseries("Recipients per message (mean)", "Envelope recipients per message entering the queue "
+                       "(Postfix nrcpt=, Sendmail nrcpts=, OpenSMTPD nrcpt=).",
+                       [target(f"sum by (mta) (rate(mta_message_recipients_sum{{{im}}}[$__rate_interval]))"
+                               f" / sum by (mta) (rate(mta_message_recipients_count{{{im}}}[$__rate_interval]))",
+                               "{{mta}}")], "short"), 8, 8)
+    lay.add(timeseries("Milter and content filter actions", "Verdicts of milters, header/body checks and "
+                       "before-queue content filters, per second.",
+                       [target(f"sum by (filter, action) (rate(mta_filter_actions_total{{{im}}}[$__rate_interval]))",
+                               "{{filter}} {{action}}")], "suffix:/s", stack=True), 8, 8)
+
+    lay.row("Sessions, TLS and authentication")
+    lay.add(timeseries("Inbound connections by service", "SMTP connections per second, by service (Postfix "
+                       "master.cf service, Exim port, Sendmail daemon name).",
+                       [target(f"sum by (mta, service) (rate(mta_smtp_connections_total{{{im}}}[$__rate_interval]))",
+                               "{{mta}} {{service}}")], "suffix:/s"), 8, 8)
+    lay.add(timeseries("Failed sessions", "Sessions lost, timed out or ended for too many errors, by the command "
+                       "after which it happened.",
+                       [target(f"sum by (error, phase) (rate(mta_smtp_session_errors_total{{{im}}}[$__rate_interval]))",
+                               "{{error}} after {{phase}}")], "suffix:/s", stack=True), 8, 8)
+    lay.add(timeseries("SMTP AUTH failures by mechanism", "Failed logins of clients per second (never by user). A "
+                       "steady stream is a password-guessing attack.",
+                       [target(f"sum by (mta, method) (rate(mta_smtp_auth_failures_total{{{im}}}[$__rate_interval]))",
+                               "{{mta}} {{method}}")], "suffix:/s"), 8, 8)
+    lay.add(timeseries("TLS sessions by protocol and cipher", "TLS sessions per second, in and out, by protocol "
+                       "and cipher class.",
+                       [target(f"sum by (direction, protocol, cipher) (rate(mta_tls_connections_total{{{im}}}"
+                               f"[$__rate_interval]))", "{{direction}} {{protocol}} {{cipher}}")], "suffix:/s",
+                       stack=True), 12, 8)
+    lay.add(timeseries("TLS sessions by trust of the peer's certificate", "anonymous: no certificate; untrusted: "
+                       "not verified; trusted: chain verified; verified: chain and name verified.",
+                       [target(f"sum by (direction, trust) (rate(mta_tls_connections_total{{{im}}}[$__rate_interval]))",
+                               "{{direction}} {{trust}}")], "suffix:/s", stack=True), 12, 8)
+    lay.add(timeseries("postscreen verdicts", "Postfix postscreen: clients that passed (new, or from the cache), "
+                       "allow- and deny-listed clients, per second.",
+                       [target(f"sum by (result) (rate(mta_postscreen_results_total{{{inst}}}[$__rate_interval]))",
+                               "{{result}}", "A"),
+                        target(f"sum (rate(mta_postscreen_connections_total{{{inst}}}[$__rate_interval]))",
+                               "connections", "B")], "suffix:/s"), 8, 8)
+    lay.add(timeseries("postscreen protocol violations", "Clients that talked before the greeting, pipelined "
+                       "without permission, sent HTTP or bare newlines, or hung up during the tests.",
+                       [target(f"sum by (test) (rate(mta_postscreen_violations_total{{{inst}}}[$__rate_interval]))",
+                               "{{test}}")], "suffix:/s", stack=True), 8, 8)
+    lay.add(timeseries("postscreen DNSBL rank (90th percentile)", "DNSBL score of the clients whose score reached "
+                       "postscreen_dnsbl_threshold.",
+                       [target(f"histogram_quantile(0.9, sum by (le) (rate(mta_postscreen_dnsbl_rank_bucket"
+                               f"{{{inst}}}[$__rate_interval])))", "rank")], "short"), 8, 8)
+
     lay.row("Exporter health")
     lay.add(timeseries("Log lines read", "Lines per second, by how they were understood: reply (carried a counted "
                        "reply), recognized (an MTA line without reply), ignored (another program), unrecognized.",

@@ -10,6 +10,7 @@ use clap::{Parser, ValueEnum};
 use crate::config::{Config, SourceConfig};
 use crate::decode::Format;
 use crate::parse::MtaSelection;
+use crate::queue::{PostfixMethod, QueueMta, SpoolConfig};
 use crate::source::file::{StartAt, Target};
 use crate::source::syslog::SyslogOptions;
 use crate::source::{FollowOptions, SourceKind, SourceSpec};
@@ -94,6 +95,13 @@ pub struct Cli {
     #[arg(long = "syslog.listen-address", value_name = "ADDR")]
     pub syslog_listen: Option<String>,
 
+    /// Read an MTA's mail queue at every scrape (repeatable): MTA=PATH,
+    /// e.g. postfix=/var/spool/postfix, exim=/var/spool/exim4,
+    /// sendmail=/var/spool/mqueue, opensmtpd=/var/spool/smtpd. Adds to the
+    /// config file's queues.spools.
+    #[arg(long = "queue.spool", value_name = "MTA=PATH", value_parser = parse_spool)]
+    pub queue_spools: Vec<SpoolConfig>,
+
     /// Only log messages with the given severity or above.
     #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
@@ -115,6 +123,16 @@ pub enum LogLevel {
 pub enum LogFormat {
     Logfmt,
     Json,
+}
+
+fn parse_spool(text: &str) -> Result<SpoolConfig, String> {
+    let (mta, path) = text.split_once('=').ok_or_else(|| format!("{text:?} is not MTA=PATH"))?;
+    let mta = QueueMta::parse(mta)
+        .ok_or_else(|| format!("{mta:?} is not an MTA whose queue can be read (postfix, exim, sendmail, opensmtpd)"))?;
+    if path.is_empty() {
+        return Err(format!("{text:?} names no spool directory"));
+    }
+    Ok(SpoolConfig { mta, path: PathBuf::from(path), method: PostfixMethod::Auto })
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -186,6 +204,16 @@ impl Cli {
             }
             None => Config::default(),
         };
+        let mut config = config;
+        config.queues.spools.extend(self.queue_spools.iter().cloned());
+        for (i, spool) in config.queues.spools.iter().enumerate() {
+            if config.queues.spools[..i].iter().any(|other| other.mta == spool.mta) {
+                return Err(format!(
+                    "two queue spools are given for {}; read one spool per MTA (--queue.spool or queues.spools)",
+                    spool.mta.mta().label()
+                ));
+            }
+        }
         let sources = self.sources(&config)?;
         let follow = FollowOptions {
             poll_interval: config.follow.poll_interval,

@@ -33,6 +33,9 @@ pub struct Config {
     /// Parsers for programs no built-in parser knows.
     #[serde(default)]
     pub parsers: ParsersSpec,
+    /// Mail queues to read at scrape time.
+    #[serde(default)]
+    pub queues: crate::queue::QueuesConfig,
 }
 
 /// One source: exactly one of `path`, `command` or `syslog`.
@@ -145,7 +148,7 @@ pub struct Causes {
     pub replace_defaults: bool,
 }
 
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(crate) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
     humantime::parse_duration(&text)
         .map_err(|e| serde::de::Error::custom(format!("{text:?} is not a duration like 500ms, 1s or 2m: {e}")))

@@ -17,6 +17,8 @@
 //! * [`metrics`] — the metric contract and the per-source counter handles.
 //! * [`web`] — `/metrics`, the landing page, health, readiness and reload,
 //!   secured by an exporter-toolkit web config (TLS, basic auth).
+//! * [`queue`] — the mail queues (Postfix showq or spool directories, Exim,
+//!   Sendmail and OpenSMTPD spools), read when Prometheus scrapes.
 //!
 //! [`commands`] holds the subcommands beside the exporter: `explain` (the
 //! reply code catalogue, [`classify::catalogue`]), `report` (the same
@@ -55,6 +57,7 @@ pub mod metrics;
 pub mod model;
 pub mod parse;
 pub mod pipeline;
+pub mod queue;
 pub mod reload;
 pub mod shutdown;
 pub mod source;

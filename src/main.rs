@@ -62,6 +62,7 @@ fn main() -> ExitCode {
         }
     };
     let metrics = Metrics::new(MetricsOptions { max_series_per_family: settings.config.limits.max_series_per_family });
+    metrics.queues().configure(&settings.config.queues);
     let web = match WebState::load(cli.web_config_file.as_deref(), Arc::clone(&metrics)) {
         Ok(web) => Arc::new(web),
         Err(err) => {

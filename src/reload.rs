@@ -128,6 +128,7 @@ impl Reloader {
         let others = settings.config.other_parsers().map_err(|e| e.to_string())?;
         self.classifier.replace(Classifier::new(rules));
         self.metrics.set_max_series_per_family(settings.config.limits.max_series_per_family);
+        self.metrics.queues().configure(&settings.config.queues);
         sources.set_options(settings.follow.clone(), Arc::new(others));
         let change = sources.reconcile(&settings.sources).map_err(|e| e.to_string())?;
         let names = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join(", ") };

@@ -211,6 +211,7 @@ fn check_config_valid() {
                 mta_exporter::classify::CauseRules::default_specs().len()
             )
             + "  limits: 2000 series per family, lines cut at 65536 bytes; follow: poll every 1s\n"
+            + "  queues: postfix at /var/spool/postfix; read at each scrape, for at most 5s\n"
     );
 }
 

@@ -62,5 +62,15 @@ pub fn run(args: &CheckConfigArgs, out: &mut impl Write) -> Result<(), Failure> 
         config.limits.max_line_bytes,
         humantime::format_duration(config.follow.poll_interval)
     )?;
+    if !config.queues.spools.is_empty() {
+        let spools: Vec<String> =
+            config.queues.spools.iter().map(|s| format!("{} at {}", s.mta.mta().label(), s.path.display())).collect();
+        writeln!(
+            out,
+            "  queues: {}; read at each scrape, for at most {}",
+            spools.join(", "),
+            humantime::format_duration(config.queues.timeout)
+        )?;
+    }
     Ok(())
 }

@@ -14,8 +14,11 @@
 //! `mta_smtp_reply_info` is fed on the same cold path: when a reply series
 //! is first created, its code pair gets its meaning from the catalogue.
 
+mod activity;
 mod process;
 mod source;
+
+pub use activity::{DELAY_BUCKETS, DNSBL_RANK_BUCKETS, MAX_SERVICES, RECIPIENT_BUCKETS, SIZE_BUCKETS};
 
 pub use source::{DropReason, SourceHandles, SyslogHandles};
 
@@ -306,6 +309,8 @@ pub struct Metrics {
     reply_info_seen: Mutex<HashSet<(Option<ReplyCode>, Option<EnhancedStatus>)>>,
     reloads: Family<ReloadLabels, Counter>,
     reload_ok: Family<ConfigFileLabels, Gauge>,
+    activity: Arc<activity::ActivityFamilies>,
+    queues: crate::queue::Queues,
 }
 
 impl Metrics {
@@ -367,6 +372,9 @@ impl Metrics {
         );
         let sources = source::SourceFamilies::default();
         sources.register(&mut registry);
+        let service_overflow = overflow.get_or_create_owned(&FamilyLabels { family: "service" });
+        let activity = Arc::new(activity::ActivityFamilies::new(&mut registry, service_overflow));
+        let queues = crate::queue::Queues::new(&mut registry);
         registry.register_collector(Box::new(process::ProcessCollector));
 
         Arc::new(Metrics {
@@ -382,7 +390,14 @@ impl Metrics {
             reply_info_seen: Mutex::new(HashSet::new()),
             reloads,
             reload_ok,
+            activity,
+            queues,
         })
+    }
+
+    /// The mail queues read at scrape time.
+    pub fn queues(&self) -> &crate::queue::Queues {
+        &self.queues
     }
 
     /// The health handles of one source (rotations, errors, lag …); its
@@ -452,6 +467,7 @@ impl Metrics {
             replies: HashMap::new(),
             warnings: HashMap::new(),
             deliveries: HashMap::new(),
+            activity: activity::ActivityRecorder::new(Arc::clone(&self.activity)),
         }
     }
 
@@ -486,6 +502,7 @@ pub struct Recorder {
     replies: HashMap<ReplyKey, Counter>,
     warnings: HashMap<WarningKey, Counter>,
     deliveries: HashMap<(Mta, DeliveryStatus), Counter>,
+    activity: activity::ActivityRecorder,
 }
 
 impl Recorder {
@@ -509,6 +526,9 @@ impl Recorder {
         let times = u64::from(record.recipients.max(1));
         if let Some(status) = record.delivery {
             self.delivery(record.mta, status).inc_by(times);
+        }
+        if !record.facts.is_empty() {
+            self.activity.record(record.mta, record.delivery, &record.facts, times);
         }
         let (Some(reply), Some(c)) = (record.reply, classification) else {
             return;

@@ -78,6 +78,10 @@
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
+use super::facts::{
+    self, Action, AuthMethod, CipherClass, Facts, Filter, FilterAction, Notification, Received, Session, SessionError,
+    SessionEvent, Tls, TlsProtocol, TlsTrust,
+};
 use super::scan::{angle_len, find, looks_like_basic_reply, quoted_len, reply_at, rfind, unit_window, unquote};
 use super::Record;
 use crate::model::{scan_reply, DeliveryStatus, Direction, Mta, Phase, Reply};
@@ -119,7 +123,8 @@ impl EximParser {
             Some("=> " | "-> " | ">> ") => Some(sent(&body[3..])),
             Some("** ") => Some(self.failed(id, &body[3..], DeliveryStatus::Bounced)),
             Some("== ") => Some(self.failed(id, &body[3..], DeliveryStatus::Deferred)),
-            Some("<= " | "(= " | "*> ") => Some(Record::new(Mta::Exim)),
+            Some("<= " | "(= ") => Some(arrival(&body[3..])),
+            Some("*> ") => Some(Record::new(Mta::Exim)),
             _ => self.event(id, body),
         };
         match record {
@@ -134,6 +139,20 @@ impl EximParser {
         let mut record = Record { delivery: Some(status), ..Record::new(Mta::Exim) };
         record.remote_domain = first_field(rest).and_then(|a| a.rsplit_once('@')).map(|(_, d)| d);
         let Some((fields, message)) = split_message(rest) else { return record };
+        delivery_facts(fields, &mut record.facts);
+        // Exim's own error text for a failed handshake with the remote host.
+        if message.starts_with("TLS session: ") {
+            record.facts.tls_failure = Some(Direction::Outbound);
+        }
+        // On `**` lines Exim appends ` DT=…` after the error text.
+        if record.facts.attempt.is_none() {
+            if let Some(at) = rfind(message, " DT=") {
+                let value = &message[at + 4..];
+                if !value.contains(' ') {
+                    record.facts.attempt = facts::unit_duration(value);
+                }
+            }
+        }
         if status == DeliveryStatus::Bounced && given_up(message) {
             record.delivery = Some(DeliveryStatus::Expired);
             return record;
@@ -156,6 +175,9 @@ impl EximParser {
     /// callouts, host-level errors and informational lines. `None` when no
     /// rule applies.
     fn event<'a>(&mut self, id: &str, body: &'a str) -> Option<Record<'a>> {
+        if let Some(record) = session(body) {
+            return Some(record);
+        }
         // Exim's own messages about a client's protocol errors, its own
         // configuration, or a virus/spam scanner's protocol (whose codes are
         // not SMTP replies).
@@ -175,8 +197,10 @@ impl EximParser {
         }
         let mut first = true;
         let mut host_level = false;
+        let mut previous = "";
         for (start, end) in Fields::new(body) {
             let field = &body[start..end];
+            let name = std::mem::replace(&mut previous, field);
             if first {
                 host_level = field.starts_with("H=");
                 first = false;
@@ -185,7 +209,11 @@ impl EximParser {
                 "rejected" => return Some(rejected(&body[end..])),
                 "dropped" if body[end..].starts_with(" by ") => return Some(rejected(&body[end..])),
                 "authenticator" if body[end..].starts_with(" failed ") => {
-                    return Some(authentication_failure(&body[end + " failed".len()..]))
+                    let mut record = authentication_failure(&body[end + " failed".len()..]);
+                    if record.reply.is_some_and(|r| r.direction == Direction::Inbound) {
+                        record.facts.auth_failure = Some(AuthMethod::from_authenticator(name));
+                    }
+                    return Some(record);
                 }
                 "verify" => return Some(callout(&body[end..])),
                 "tmp-reject" => return Some(cutthrough(body)),
@@ -361,7 +389,179 @@ fn sent(rest: &str) -> Record<'_> {
         .and_then(|at| unquote(&rest[at + 3..]))
         .and_then(|value| reply_at(value, Direction::Outbound, Phase::EndOfData));
     let remote_domain = first_field(rest).and_then(|a| a.trim_matches(['<', '>']).rsplit_once('@')).map(|(_, d)| d);
-    Record { reply, delivery: Some(DeliveryStatus::Sent), remote_domain, ..Record::new(Mta::Exim) }
+    let mut record = Record { reply, delivery: Some(DeliveryStatus::Sent), remote_domain, ..Record::new(Mta::Exim) };
+    delivery_facts(rest, &mut record.facts);
+    if rest.starts_with("blackhole (") {
+        // An ACL's `discard` verb: the recipients were dropped unseen.
+        record.facts.filter = Some(FilterAction { filter: Filter::Acl, action: Action::Discard });
+    }
+    record
+}
+
+/// `QT=`, `DT=` and the TLS fields (`X=`, `CV=`, `DN=`) of a delivery line's
+/// fields (up to the error text on `**`/`==` lines). `C="…"` and `DN="…"`
+/// are quoted units, so remote text cannot pose as a field.
+fn delivery_facts<'a>(fields: &'a str, facts: &mut Facts<'a>) {
+    let mut tls = TlsFields::default();
+    for (start, end) in Fields::new(fields) {
+        let field = fields[start..end].trim_end_matches(':');
+        if let Some(value) = field.strip_prefix("QT=") {
+            facts.delay = facts::unit_duration(value);
+        } else if let Some(value) = field.strip_prefix("DT=") {
+            facts.attempt = facts::unit_duration(value);
+        } else {
+            tls.read(field);
+        }
+    }
+    facts.tls = tls.finish(Direction::Outbound);
+}
+
+/// Exim's TLS fields: `X=TLS1.3:TLS_AES_256_GCM_SHA384:256` (`+tls_cipher`),
+/// `CV=yes|no|dane` (`+tls_certificate_verified`), `DN="…"`
+/// (`+tls_peerdn`: the peer presented a certificate).
+#[derive(Default)]
+struct TlsFields<'a> {
+    cipher: Option<&'a str>,
+    verified: Option<&'a str>,
+    peer_dn: bool,
+}
+
+impl<'a> TlsFields<'a> {
+    fn read(&mut self, field: &'a str) {
+        if let Some(value) = field.strip_prefix("X=") {
+            self.cipher = Some(value);
+        } else if let Some(value) = field.strip_prefix("CV=") {
+            self.verified = Some(value);
+        } else if field.starts_with("DN=") {
+            self.peer_dn = true;
+        }
+    }
+
+    fn finish(self, direction: Direction) -> Option<Tls> {
+        let mut parts = self.cipher?.split(':');
+        let protocol = TlsProtocol::parse(parts.next()?);
+        let cipher = CipherClass::of_suite(parts.next()?);
+        let trust = match (self.verified, direction) {
+            (Some("dane"), _) | (Some("yes"), Direction::Outbound) => TlsTrust::Verified,
+            // A client certificate is checked against the CA, not a name.
+            (Some("yes"), Direction::Inbound) => TlsTrust::Trusted,
+            (Some("no"), _) if self.peer_dn => TlsTrust::Untrusted,
+            (Some("no"), _) => TlsTrust::Anonymous,
+            _ => TlsTrust::Unknown,
+        };
+        Some(Tls { direction, protocol, cipher, trust })
+    }
+}
+
+/// An arrival, `<= sender [R=ref] U=… P=… [X=… CV=…] S=size … id=…`: a
+/// message entered the queue. `<= <> R=…` is a notification Exim
+/// generated (a bounce or delay warning for the message `R=` names). Only
+/// the fields before `id=` are read: the message id and subject after it
+/// are the sender's text.
+fn arrival(rest: &str) -> Record<'_> {
+    let mut record = Record::new(Mta::Exim);
+    let mut received = Received::default();
+    let mut tls = TlsFields::default();
+    let mut fields = Fields::new(rest);
+    let null_sender = fields.next().is_some_and(|(s, e)| &rest[s..e] == "<>");
+    for (start, end) in fields {
+        let field = &rest[start..end];
+        if field.starts_with("id=") || field.starts_with("id*=") || field.starts_with("T=") {
+            break;
+        }
+        if let Some(size) = field.strip_prefix("S=") {
+            received.size = size.parse().ok();
+        } else if field.starts_with("R=") && null_sender {
+            record.facts.notification = Some(Notification::NonDelivery);
+        } else {
+            tls.read(field);
+        }
+    }
+    record.facts.received = Some(received);
+    record.facts.tls = tls.finish(Direction::Inbound);
+    record
+}
+
+/// Session lines (`+smtp_connection`, `+lost_incoming_connection`, and
+/// the errors Exim always logs), which carry no message id:
+/// `SMTP connection from [ip]:port I=[ip]:port (TCP/IP connection count =
+/// 1)`, `… closed by QUIT`, `… lost [while reading message data]`, `SMTP
+/// command timeout on connection from …`, `SMTP data timeout (message
+/// abandoned) on connection from …`, `unexpected disconnection while
+/// reading SMTP command from …`, `SMTP call from … dropped: too many …`.
+/// The client part (`name (helo) [ip]:port`) is walked over in fields, a
+/// HELO name in parentheses kept whole.
+fn session(body: &str) -> Option<Record<'_>> {
+    const TIMEOUTS: [(&str, Phase); 2] = [
+        ("SMTP command timeout on connection from ", Phase::Unknown),
+        ("SMTP data timeout (message abandoned) on connection from ", Phase::Data),
+    ];
+    if let Some(client) = body.strip_prefix("SMTP connection from ") {
+        // What happened is at the end of the line, after the client's HELO
+        // name; found from the right so a HELO name cannot pose as it.
+        let event = if client.ends_with(')') && rfind(client, " (TCP/IP connection count = ").is_some() {
+            SessionEvent::Connect
+        } else if client.ends_with(" closed by QUIT") || rfind(client, " closed by DROP in ACL").is_some() {
+            SessionEvent::Disconnect
+        } else {
+            let at = rfind(client, " lost")?;
+            let after = &client[at + " lost".len()..];
+            if !(after.is_empty() || after.starts_with(" D=") || after.starts_with(" while ")) {
+                return None;
+            }
+            let phase = if after.starts_with(" while reading message data") { Phase::Data } else { Phase::Unknown };
+            SessionEvent::Error { error: SessionError::LostConnection, phase, disconnect: true }
+        };
+        return event_of(client, event);
+    }
+    for (prefix, phase) in TIMEOUTS {
+        if let Some(client) = body.strip_prefix(prefix) {
+            return event_of(client, SessionEvent::Error { error: SessionError::Timeout, phase, disconnect: true });
+        }
+    }
+    if body.starts_with("TLS error on connection from ") {
+        let mut record = Record::new(Mta::Exim);
+        record.facts.tls_failure = Some(Direction::Inbound);
+        return Some(record);
+    }
+    if let Some(client) = body.strip_prefix("unexpected disconnection while reading SMTP command from ") {
+        let event =
+            SessionEvent::Error { error: SessionError::LostConnection, phase: Phase::Unknown, disconnect: true };
+        return event_of(client, event);
+    }
+    let client = body.strip_prefix("SMTP call from ")?;
+    // The first field `dropped:` ends the client part.
+    let (_, dropped) = Fields::new(client).find(|&(s, e)| &client[s..e] == "dropped:")?;
+    let at = dropped - "dropped:".len();
+    if !client[at..].starts_with("dropped: too many ") {
+        return None;
+    }
+    let phase = find(&client[at..], "(last command was ")
+        .and_then(|p| unquote(&client[at + p + "(last command was ".len()..]))
+        .map_or(Phase::Unknown, command_phase);
+    event_of(client, SessionEvent::Error { error: SessionError::TooManyErrors, phase, disconnect: true })
+}
+
+fn event_of(client: &str, event: SessionEvent) -> Option<Record<'_>> {
+    let mut record = Record::new(Mta::Exim);
+    record.facts.session = Some(Session { service: service(client), event });
+    Some(record)
+}
+
+/// The service of a session line: the local port of its `I=[ip]:port`
+/// field (`+incoming_interface`, `+incoming_port`), named for the three
+/// standard ports; `smtp` when the line does not say.
+fn service(client: &str) -> &str {
+    let port = Fields::new(client)
+        .map(|(s, e)| &client[s..e])
+        .find_map(|f| f.strip_prefix("I=[").and_then(|f| f.rsplit_once("]:")).map(|(_, port)| port));
+    match port {
+        Some("25") | None => "smtp",
+        Some("587") => "submission",
+        Some("465") => "smtps",
+        Some(port) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => port,
+        Some(_) => "smtp",
+    }
 }
 
 /// After `rejected` (or `dropped`): `RCPT <addr>: message`, `after DATA:
@@ -833,5 +1033,113 @@ mod tests {
         for line in ["", "2024-01-01 00:00:00 x", "Nov  8 17:35:01 h postfix/smtp[1]: x", "garbage", "P nothing"] {
             assert!(!is_continuation(line), "{line}");
         }
+    }
+}
+
+#[cfg(test)]
+mod fact_tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn facts(line: &str) -> Facts<'_> {
+        EximParser::new().parse(line).unwrap_or_else(|| panic!("unrecognized: {line}")).facts
+    }
+
+    #[test]
+    fn arrivals() {
+        let f = facts("2026-11-28 19:44:21.714 [25947] 1xXOLN-0006kV-2F <= alice@example.test H=(client.example.test) [127.0.0.1]:60808 I=[127.0.0.1]:10587 P=esmtp L- S=510 M8S=0 RT=0.003s id=20261128194419.025935@vm T=\"test\" from <alice@example.test> for a@b.test");
+        assert_eq!(f.received, Some(Received { size: Some(510), recipients: None }));
+        assert_eq!((f.notification, f.tls), (None, None));
+        let f = facts("2026-11-28 19:43:25 1xXOKT-0006UM-2h <= <> R=1xXOKT-0006UI-2N U=Debian-exim P=local S=2166");
+        assert_eq!(f.received, Some(Received { size: Some(2166), recipients: None }));
+        assert_eq!(f.notification, Some(Notification::NonDelivery));
+        let f = facts("2026-11-28 19:43:25 1xXOKT-0006UM-2h <= a@b.test H=c [192.0.2.1] P=esmtps X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=no S=900 id=x");
+        assert_eq!(
+            f.tls,
+            Some(Tls {
+                direction: Direction::Inbound,
+                protocol: TlsProtocol::Tls13,
+                cipher: CipherClass::Aes256Gcm,
+                trust: TlsTrust::Anonymous
+            })
+        );
+        // The message id is the sender's text: nothing after it is read.
+        let f = facts("2026-11-28 19:43:25 1xXOKT-0006UM-2h <= a@b.test H=c [192.0.2.1] P=esmtp S=900 id=x S=1 X=TLS1.0:RC4-MD5:1 R=y");
+        assert_eq!(
+            (f.received, f.tls, f.notification),
+            (Some(Received { size: Some(900), recipients: None }), None, None)
+        );
+    }
+
+    #[test]
+    fn deliveries() {
+        let f = facts("2026-11-28 19:44:22.735 [25957] 1xXOLO-0006ke-26 => ok@sink.test F=<alice@example.test> R=to_sink T=remote_smtp S=487 H=127.0.0.1 [127.0.0.1]:2525 X=TLS1.2:ECDHE_X25519__RSA_PSS_RSAE_SHA256__AES_256_GCM:256 CV=yes DN=\"CN=sink\" C=\"250 2.0.0 Ok QT=9s DT=9s\" QT=0.077s DT=0.006s");
+        assert_eq!((f.delay, f.attempt), (Some(Duration::from_millis(77)), Some(Duration::from_millis(6))));
+        assert_eq!(
+            f.tls,
+            Some(Tls {
+                direction: Direction::Outbound,
+                protocol: TlsProtocol::Tls12,
+                cipher: CipherClass::Aes256Gcm,
+                trust: TlsTrust::Verified
+            })
+        );
+        let f = facts("2026-11-28 19:44:21.754 [25949] 1xXOLN-0006kV-2F == r@e.test R=to_sink T=remote_smtp defer (-44) H=127.0.0.1 [127.0.0.1]:2525 I=[127.0.0.1]:50488 DT=1m2s: SMTP error from remote mail server after RCPT TO:<r@e.test>: 451 4.7.1 later");
+        assert_eq!((f.delay, f.attempt), (None, Some(Duration::from_secs(62))));
+        let f = facts("2026-11-28 19:44:26.211 [25990] 1xXOLS-0006lB-0S ** r@s.test F=<a@e.test> R=to_sink T=remote_smtp H=127.0.0.1 [127.0.0.1]:2525 I=[127.0.0.1]:50512: SMTP error from remote mail server after RCPT TO:<r@s.test>: 550 5.1.1 no DT=5s DT=0.25s");
+        assert_eq!(f.attempt, Some(Duration::from_millis(250)));
+        let f = facts("2026-11-28 22:10:45.933 [18391] 1xXQd3-0004ma-2l == a@tlsbroken.test R=to_sink T=tls_any defer (-37) H=127.0.0.1 [127.0.0.1]:2536 I=[127.0.0.1]:51448 DT=0.035s: TLS session: (gnutls_handshake): The TLS connection was non-properly terminated.");
+        assert_eq!(f.tls_failure, Some(Direction::Outbound));
+        let f = facts("2026-11-28 22:10:45 TLS error on connection from (x) [192.0.2.1]:4321 I=[192.0.2.2]:25 (gnutls_handshake): A TLS fatal alert has been received.");
+        assert_eq!(f.tls_failure, Some(Direction::Inbound));
+        let f = facts("2026-11-28 19:44:26 1xXOLS-0006lB-0S => blackhole (DATA ACL discarded recipients)");
+        assert_eq!(f.filter, Some(FilterAction { filter: Filter::Acl, action: Action::Discard }));
+    }
+
+    #[test]
+    fn sessions() {
+        let session = |line| facts(line).session;
+        let s = |service, event| Some(Session { service, event });
+        let error = |error, phase| SessionEvent::Error { error, phase, disconnect: true };
+        assert_eq!(session("2026-11-28 19:44:21.672 [25888] SMTP connection from [127.0.0.1]:53218 I=[127.0.0.1]:25 (TCP/IP connection count = 1)"), s("smtp", SessionEvent::Connect));
+        assert_eq!(session("2026-11-28 19:44:21.727 [25947] SMTP connection from (client.example.test) [127.0.0.1]:60808 I=[127.0.0.1]:587 closed by QUIT"), s("submission", SessionEvent::Disconnect));
+        assert_eq!(session("2026-11-28 19:44:21.680 [25945] SMTP connection from [127.0.0.1]:53218 I=[127.0.0.1]:10025 lost D=0.000s"), s("10025", error(SessionError::LostConnection, Phase::Unknown)));
+        assert_eq!(
+            session("2026-11-28 19:44:21 SMTP connection from (x) [192.0.2.1] lost while reading message data"),
+            s("smtp", error(SessionError::LostConnection, Phase::Data))
+        );
+        assert_eq!(session("2026-11-28 19:44:21 SMTP command timeout on connection from (x) [192.0.2.1]:1234 I=[192.0.2.2]:465 D=5m"), s("smtps", error(SessionError::Timeout, Phase::Unknown)));
+        assert_eq!(
+            session("2026-11-28 19:44:21 SMTP data timeout (message abandoned) on connection from [192.0.2.1] F=<a@b>"),
+            s("smtp", error(SessionError::Timeout, Phase::Data))
+        );
+        assert_eq!(
+            session("2026-11-28 19:44:21 unexpected disconnection while reading SMTP command from [192.0.2.1] D=1s"),
+            s("smtp", error(SessionError::LostConnection, Phase::Unknown))
+        );
+        assert_eq!(session("2026-11-28 19:44:21 SMTP call from (x) [192.0.2.1]:1234 I=[192.0.2.2]:25 dropped: too many syntax or protocol errors (last command was \"RCPT TO:<a@b>\", C=EHLO,MAIL,RCPT)"), s("smtp", error(SessionError::TooManyErrors, Phase::Rcpt)));
+        // A HELO name cannot pose as the end of the line.
+        assert_eq!(
+            session("2026-11-28 19:44:21 SMTP connection from (x closed by QUIT) [192.0.2.1] lost D=0s"),
+            s("smtp", error(SessionError::LostConnection, Phase::Unknown))
+        );
+        assert_eq!(
+            session(
+                "2026-11-28 19:44:21 SMTP connection from (x (TCP/IP connection count = 1)) [192.0.2.1] closed by QUIT"
+            ),
+            s("smtp", SessionEvent::Disconnect)
+        );
+    }
+
+    #[test]
+    fn authentication_failures() {
+        let f = facts("2025-04-11 08:12:05.217 login authenticator failed for c.example.org [192.0.2.12]:6432: 535 Incorrect authentication data (set_id=dave)");
+        assert_eq!(f.auth_failure, Some(AuthMethod::Login));
+        let f = facts("2025-04-11 08:12:05 dovecot_plain authenticator failed for (PC) [192.0.2.37]: 535 Incorrect authentication data (set_id=info@corp.example)");
+        assert_eq!(f.auth_failure, Some(AuthMethod::Plain));
+        // Our client's failure at a remote server is not a client of ours failing.
+        let f = facts("2025-04-11 08:12:05 1tHxQe-00FfF1-6g PLAIN authenticator failed H=smtp.example [192.0.2.4] 535-5.7.8 Username and Password not accepted");
+        assert_eq!(f.auth_failure, None);
     }
 }

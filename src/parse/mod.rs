@@ -27,6 +27,7 @@
 //!    second physical line). Anything else is `Unrecognized`.
 
 pub mod exim;
+pub mod facts;
 pub mod generic;
 pub mod opensmtpd;
 pub mod postfix;
@@ -40,6 +41,7 @@ use serde::Deserialize;
 use crate::envelope::{self, Envelope, Timestamp};
 use crate::model::{DeliveryStatus, Mta, Reply};
 use exim::EximParser;
+pub use facts::Facts;
 pub use generic::{OtherParsers, ParsersSpec};
 
 /// What one MTA line says.
@@ -60,15 +62,28 @@ pub struct Record<'a> {
     /// count once per recipient. 1 except on Sendmail lines that list
     /// several recipients in one `to=`.
     pub recipients: u32,
+    /// Delays, sizes, sessions, TLS … ([`facts`]); empty on most lines.
+    pub facts: Facts<'a>,
 }
 
 impl<'a> Record<'a> {
     pub fn new(mta: Mta) -> Self {
-        Record { mta, reply: None, delivery: None, warning_only: false, remote_domain: None, recipients: 1 }
+        Record {
+            mta,
+            reply: None,
+            delivery: None,
+            warning_only: false,
+            remote_domain: None,
+            recipients: 1,
+            facts: Facts::default(),
+        }
     }
 }
 
 /// How a line was understood.
+// A `Line` lives on the stack from the parser to the recorder, once per
+// line; boxing the record would allocate on every line instead.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Line<'a> {
     /// A line written by an MTA we read.
@@ -130,6 +145,8 @@ pub struct LineParser {
     selection: MtaSelection,
     others: Arc<OtherParsers>,
     exim: EximParser,
+    postfix: PostfixQueue,
+    opensmtpd: opensmtpd::LocalSessions,
     /// The previous line was an Exim line without envelope, so a following
     /// continuation line belongs to it.
     exim_entry_open: bool,
@@ -143,7 +160,14 @@ impl Default for LineParser {
 
 impl LineParser {
     pub fn new(selection: MtaSelection, others: Arc<OtherParsers>) -> Self {
-        LineParser { selection, others, exim: EximParser::new(), exim_entry_open: false }
+        LineParser {
+            selection,
+            others,
+            exim: EximParser::new(),
+            postfix: PostfixQueue::default(),
+            opensmtpd: opensmtpd::LocalSessions::default(),
+            exim_entry_open: false,
+        }
     }
 
     /// Parses one line (without its line terminator).
@@ -213,13 +237,60 @@ impl LineParser {
 
     fn run<'a>(&mut self, mta: Mta, program: &'a str, message: &'a str) -> Line<'a> {
         let record = match mta {
-            Mta::Postfix => postfix::parse(program, message),
+            Mta::Postfix => postfix::parse(program, message).map(|mut record| {
+                self.postfix.settle(&mut record.facts);
+                record
+            }),
             Mta::Exim => self.exim.parse(message),
             Mta::Sendmail => sendmail::parse(message),
-            Mta::Opensmtpd => opensmtpd::parse(message),
+            Mta::Opensmtpd => opensmtpd::parse(message).map(|mut record| {
+                self.opensmtpd.settle(message, &mut record.facts);
+                record
+            }),
             Mta::Other => self.others.parse(Some(program), message),
         };
         record.map_or(Line::Unrecognized, Line::Mta)
+    }
+}
+
+/// How many Postfix queue ids [`PostfixQueue`] remembers at most.
+pub const POSTFIX_QUEUE_MEMORY: usize = 100_000;
+
+/// Postfix's queue manager logs `QID: from=<…>, size=…, nrcpt=… (queue
+/// active)` every time a message enters the active queue: when it arrives,
+/// and again on every retry of deferred mail. A message is received once,
+/// so this remembers the queue ids it has seen there until qmgr logs `QID:
+/// removed`, and turns a repeated activation into no fact.
+///
+/// Limits: a deferred message that arrived before the exporter started
+/// reading counts at its first retry seen; beyond
+/// [`POSTFIX_QUEUE_MEMORY`] messages in the queue at once, the ids of new
+/// ones are not remembered (each of their retries counts again) — the
+/// memory stays under 2 MiB.
+#[derive(Debug, Default)]
+pub struct PostfixQueue {
+    /// Hashes of queue ids seen in the active queue and not yet removed.
+    active: std::collections::HashSet<u64>,
+}
+
+impl PostfixQueue {
+    fn settle(&mut self, facts: &mut Facts<'_>) {
+        let Some(id) = facts.queue_id else { return };
+        let key = {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            id.hash(&mut hasher);
+            hasher.finish()
+        };
+        if facts.removed {
+            self.active.remove(&key);
+        } else if facts.received.is_some() {
+            if self.active.contains(&key) {
+                facts.received = None;
+            } else if self.active.len() < POSTFIX_QUEUE_MEMORY {
+                self.active.insert(key);
+            }
+        }
     }
 }
 
@@ -296,6 +367,25 @@ mod tests {
             Line::Mta(record) => Some(record.mta),
             _ => None,
         }
+    }
+
+    #[test]
+    fn a_postfix_message_is_received_once_however_often_it_is_retried() {
+        let mut parser = LineParser::default();
+        let mut received = |line: &str| match parser.parse(line) {
+            Line::Mta(record) => record.facts.received.map(|r| (r.size, r.recipients)),
+            other => panic!("{other:?}"),
+        };
+        let active =
+            "Nov 28 19:10:00 mx1 postfix/qmgr[1]: 8F404B69B2: from=<a@e.test>, size=473, nrcpt=2 (queue active)";
+        assert_eq!(received(active), Some((Some(473), Some(2))));
+        // The retry of the deferred message 46 s later.
+        assert_eq!(received(active), None);
+        let other = "Nov 28 19:10:01 mx1 postfix/qmgr[1]: 22088B69C1: from=<>, size=2687, nrcpt=1 (queue active)";
+        assert_eq!(received(other), Some((Some(2687), Some(1))));
+        assert_eq!(received("Nov 28 19:10:46 mx1 postfix/qmgr[1]: 8F404B69B2: removed"), None);
+        // A queue id is reused once its file is gone: a new message.
+        assert_eq!(received(active), Some((Some(473), Some(2))));
     }
 
     #[test]

@@ -48,6 +48,10 @@
 //! left with addresses (`<…>`) and quoted values taken whole, so the `stat`
 //! found is OpenSMTPD's, not text inside an address.
 
+use super::facts::{
+    self, AuthMethod, CipherClass, Facts, Notification, Received, Session, SessionError, SessionEvent, Tls,
+    TlsProtocol, TlsTrust,
+};
 use super::scan::{angle_len, find, looks_like_reply, quoted_len, reply_at, rfind, unit_window};
 use super::Record;
 use crate::model::{DeliveryStatus, Direction, Mta, Phase, ReplyClass};
@@ -79,10 +83,113 @@ pub fn session_body(message: &str) -> Option<&str> {
 }
 
 /// `smtp failed-command …`, `smtp bad-input …`, `mta delivery …`, `mda
-/// delivery …`, `mta error …`; other events carry no reply.
+/// delivery …`, `mta error …` (replies and outcomes); `smtp connected`,
+/// `smtp disconnected`, `smtp message`, `smtp envelope`, `smtp tls`, `mta
+/// tls`, `smtp authentication` (facts). Other events carry nothing.
 fn session_event(rest: &str) -> Option<Record<'_>> {
     let (subsystem, rest) = rest.split_once(' ')?;
     let (event, fields) = rest.split_once(' ').unwrap_or((rest, ""));
+    let mut record = Record::new(Mta::Opensmtpd);
+    let facts = &mut record.facts;
+    match (subsystem, event) {
+        ("smtp", "connected") => facts.session = Some(Session { service: SERVICE, event: SessionEvent::Connect }),
+        ("smtp", "disconnected") => {
+            let reason = fields.strip_prefix("reason=").unwrap_or("");
+            let reason = &reason[..reason.find(' ').unwrap_or(reason.len())];
+            facts.session = Some(Session { service: SERVICE, event: disconnection(reason) });
+        }
+        ("smtp", "message") => {
+            facts.received = Some(Received {
+                size: facts::field(fields, "size=", false).and_then(|v| v.parse().ok()),
+                recipients: facts::field(fields, "nrcpt=", false).and_then(|v| v.parse().ok()),
+            });
+        }
+        // OpenSMTPD's own bounces arrive through a local session with the
+        // null sender; [`LocalSessions`] drops this from other sessions.
+        ("smtp", "envelope") => {
+            let after_evpid = fields.strip_prefix("evpid=").map(|f| &f[f.find(' ').unwrap_or(f.len())..]);
+            if after_evpid.is_some_and(|rest| rest.starts_with(" from=<> ")) {
+                facts.notification = Some(Notification::NonDelivery);
+            }
+        }
+        ("smtp" | "mta", "tls") => {
+            let direction = if subsystem == "smtp" { Direction::Inbound } else { Direction::Outbound };
+            let ciphers = fields.strip_prefix("ciphers=")?;
+            let mut parts = ciphers.split(':');
+            let protocol = TlsProtocol::parse(parts.next()?);
+            let cipher = CipherClass::of_suite(parts.next()?);
+            facts.tls = Some(Tls { direction, protocol, cipher, trust: TlsTrust::Unknown });
+        }
+        ("smtp", "authentication") => {
+            // `user=… result=ok|permfail|tempfail`: the user is a stranger's
+            // text, the result is OpenSMTPD's last field.
+            if fields.ends_with(" result=permfail") {
+                facts.auth_failure = Some(AuthMethod::Unknown);
+            }
+        }
+        _ => return session_reply(subsystem, event, fields),
+    }
+    Some(record)
+}
+
+/// The `service` label of OpenSMTPD sessions: its log does not name the
+/// listener.
+const SERVICE: &str = "smtpd";
+
+/// `smtp disconnected reason=…`: `quit` is a normal end; `disconnect` (the
+/// client closed the connection without QUIT), `timeout` and `io-error`
+/// end it abnormally.
+fn disconnection(reason: &str) -> SessionEvent {
+    let error = match reason {
+        "disconnect" | "io-error" => SessionError::LostConnection,
+        "timeout" => SessionError::Timeout,
+        _ => return SessionEvent::Disconnect,
+    };
+    SessionEvent::Error { error, phase: Phase::Unknown, disconnect: true }
+}
+
+/// The session ids of OpenSMTPD's local sessions (`smtp connected
+/// address=local`): its own bounces and `sendmail`-style submissions. Their
+/// connects and disconnects are not SMTP sessions, and a null-sender
+/// envelope in one is a notification OpenSMTPD generated.
+#[derive(Debug, Default)]
+pub struct LocalSessions {
+    open: std::collections::HashSet<u64>,
+}
+
+/// Local sessions last well under a second; more than this many open at
+/// once means lines were lost, and the set starts over.
+const LOCAL_SESSIONS_MAX: usize = 4096;
+
+impl LocalSessions {
+    /// Adjusts what the parser found on one line with what is known about
+    /// its session.
+    pub fn settle(&mut self, message: &str, facts: &mut Facts<'_>) {
+        let Some(id) = message.get(..16).and_then(|hex| u64::from_str_radix(hex, 16).ok()) else {
+            facts.notification = None;
+            return;
+        };
+        match facts.session.map(|s| s.event) {
+            Some(SessionEvent::Connect) if find(message, " smtp connected address=local ").is_some() => {
+                if self.open.len() >= LOCAL_SESSIONS_MAX {
+                    self.open.clear();
+                }
+                self.open.insert(id);
+                facts.session = None;
+            }
+            Some(SessionEvent::Disconnect | SessionEvent::Error { .. }) if self.open.remove(&id) => {
+                facts.session = None;
+            }
+            _ => {}
+        }
+        if facts.notification.is_some() && !self.open.contains(&id) {
+            facts.notification = None;
+        }
+    }
+}
+
+/// The events that carry replies and delivery outcomes.
+fn session_reply<'a>(subsystem: &str, event: &str, fields: &'a str) -> Option<Record<'a>> {
     match (subsystem, event) {
         ("smtp", "failed-command") => Some(failed_command(fields)),
         ("smtp", "bad-input") => {
@@ -164,6 +271,7 @@ fn delivery(fields: &str) -> Record<'_> {
     let mut result = "";
     let mut to = "";
     let mut stat = "";
+    let mut delay = None;
     let mut rest = fields;
     while let Some(eq) = rest.find('=') {
         let key = rest[..eq].trim_start();
@@ -183,11 +291,16 @@ fn delivery(fields: &str) -> Record<'_> {
         match key {
             "result" => result = value.trim_matches('"'),
             "to" => to = value.trim_matches(['<', '>']),
+            "delay" => delay = facts::unit_duration(value),
             _ => {}
         }
         rest = &value_on[len..];
     }
-    outcome(result, stat, to)
+    let mut record = outcome(result, stat, to);
+    if record.delivery.is_some() {
+        record.facts.delay = delay;
+    }
+    record
 }
 
 /// Pre-6.4 `relay:`/`delivery:` lines: `Ok for EVPID: key=value, …, stat=…`.
@@ -344,5 +457,80 @@ mod tests {
             assert_eq!((record.reply, record.delivery), (None, None), "{message}");
         }
         assert_eq!(parse("warn: something odd: 550 5.1.1 no"), None);
+    }
+}
+
+#[cfg(test)]
+mod fact_tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::parse::{Line, LineParser};
+
+    fn facts(message: &str) -> Facts<'_> {
+        parse(message).unwrap_or_else(|| panic!("unrecognized: {message}")).facts
+    }
+
+    #[test]
+    fn messages_delays_tls_auth() {
+        let f = facts("7b8ec5c672a6a7a3 smtp message msgid=03e7f193 size=437 nrcpt=2 proto=ESMTP");
+        assert_eq!(f.received, Some(Received { size: Some(437), recipients: Some(2) }));
+        let f = facts("7b8ec5c9beb11f20 mta delivery evpid=03e7f1932a2d1ccf from=<a@e.test> to=<r@x.test> rcpt=<-> source=\"127.0.0.1\" relay=\"127.0.0.1 (localhost)\" delay=1m3s result=\"TempFail\" stat=\"451 4.7.1 later delay=9s\"");
+        assert_eq!(f.delay, Some(Duration::from_secs(63)));
+        let f = facts("b4a942c181a10c63 smtp tls ciphers=TLSv1.2:ECDHE-RSA-AES256-SHA384:256");
+        assert_eq!(
+            f.tls,
+            Some(Tls {
+                direction: Direction::Inbound,
+                protocol: TlsProtocol::Tls12,
+                cipher: CipherClass::AesCbc,
+                trust: TlsTrust::Unknown
+            })
+        );
+        let f = facts("b4a942c181a10c63 mta tls ciphers=TLSv1.3:TLS_CHACHA20_POLY1305_SHA256:256");
+        assert_eq!(f.tls.map(|t| (t.direction, t.cipher)), Some((Direction::Outbound, CipherClass::Chacha20Poly1305)));
+        assert_eq!(
+            facts("b4a942c181a10c63 smtp authentication user=alice result=permfail").auth_failure,
+            Some(AuthMethod::Unknown)
+        );
+        assert_eq!(facts("b4a942c181a10c63 smtp authentication user=x result=permfail result=ok").auth_failure, None);
+        assert_eq!(facts("b4a942c181a10c63 smtp authentication user=alice result=ok").auth_failure, None);
+    }
+
+    #[test]
+    fn local_sessions_are_not_smtp_sessions() {
+        let mut parser = LineParser::default();
+        let mut facts_of = |line: &'static str| match parser.parse(line) {
+            Line::Mta(record) => record.facts,
+            other => panic!("{other:?}"),
+        };
+        let connect = Some(Session { service: "smtpd", event: SessionEvent::Connect });
+        assert_eq!(
+            facts_of(
+                "Nov 28 20:10:02 vm smtpd[4561]: 7b8ec5c672a6a7a3 smtp connected address=127.0.0.1 host=localhost"
+            )
+            .session,
+            connect
+        );
+        assert_eq!(
+            facts_of("Nov 28 20:10:09 vm smtpd[4561]: 7b8ec5caf0553d17 smtp connected address=local host=vm").session,
+            None
+        );
+        assert_eq!(facts_of("Nov 28 20:10:09 vm smtpd[4561]: 7b8ec5caf0553d17 smtp envelope evpid=333652fcd02d072c from=<> to=<alice@example.test>").notification, Some(Notification::NonDelivery));
+        // A null sender from a remote client is not a notification of ours.
+        assert_eq!(facts_of("Nov 28 20:10:09 vm smtpd[4561]: 7b8ec5c672a6a7a3 smtp envelope evpid=333652fcd02d072d from=<> to=<alice@example.test>").notification, None);
+        assert_eq!(
+            facts_of("Nov 28 20:10:09 vm smtpd[4561]: 7b8ec5caf0553d17 smtp disconnected reason=quit").session,
+            None
+        );
+        assert_eq!(
+            facts_of("Nov 28 20:10:09 vm smtpd[4561]: 7b8ec5c672a6a7a3 smtp disconnected reason=quit").session,
+            Some(Session { service: "smtpd", event: SessionEvent::Disconnect })
+        );
+        let lost = SessionEvent::Error { error: SessionError::LostConnection, phase: Phase::Unknown, disconnect: true };
+        assert_eq!(
+            facts_of("Nov 28 20:10:09 vm smtpd[4561]: 7b8ec5c672a6a7a4 smtp disconnected reason=disconnect").session,
+            Some(Session { service: "smtpd", event: lost })
+        );
     }
 }

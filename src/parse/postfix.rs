@@ -38,26 +38,35 @@
 //! addresses as quoted units, so text inside an address or a reply cannot
 //! pose as a field of another delivery.
 
+use std::time::Duration;
+
+use super::facts::{
+    self, Action, AuthMethod, CipherClass, Filter, FilterAction, Notification, Postscreen, PostscreenTest, Received,
+    Session, SessionError, SessionEvent, Tls, TlsProtocol, TlsTrust,
+};
 use super::scan::{find, looks_like_reply, reply_at, rfind, split_once};
 use super::Record;
-use crate::model::{scan_reply, DeliveryStatus, Direction, EnhancedStatus, Mta, Phase, Reply};
+use crate::model::{scan_reply, DeliveryStatus, Direction, EnhancedStatus, Mta, Phase, Reply, ReplyClass};
 
 /// Parses the text of one Postfix line. `program` is the syslog tag
 /// (`postfix/smtp`, `postfix-mx/submission/smtpd`). Returns `None` when the
 /// line seems to carry a reply that no rule placed.
 pub fn parse<'a>(program: &'a str, message: &'a str) -> Option<Record<'a>> {
-    let service = program.rsplit('/').next().unwrap_or(program);
-    let body = strip_queue_id(message);
+    let daemon = program.rsplit('/').next().unwrap_or(program);
+    let (queue_id, body) = split_queue_id(message);
     let record = if let Some(fields) = body.strip_prefix("to=") {
-        delivery_status(service, fields)
-    } else if body.starts_with("from=<") && find(body, ", status=expired").is_some() {
-        Some(Record { delivery: Some(DeliveryStatus::Expired), ..Record::new(Mta::Postfix) })
+        delivery_status(daemon, fields)
+    } else if let Some(fields) = body.strip_prefix("from=") {
+        queue_manager(queue_id, fields)
     } else if let Some(rest) = body.strip_prefix("host ") {
         host_reply(rest).map(|reply| Record { reply: Some(reply), ..Record::new(Mta::Postfix) })
     } else if let Some(rest) = body.strip_prefix("SASL authentication failed; ") {
         sasl_failure(rest).map(|reply| Record { reply: Some(reply), ..Record::new(Mta::Postfix) })
     } else {
-        client_action(body)
+        match client_action(body) {
+            Some(record) => Some(record),
+            None => daemon_event(program, daemon, queue_id, body),
+        }
     };
     match record {
         Some(record) => Some(record),
@@ -66,16 +75,227 @@ pub fn parse<'a>(program: &'a str, message: &'a str) -> Option<Record<'a>> {
     }
 }
 
-/// Drops `QID: ` or `NOQUEUE: `. Queue ids are hex (short ids) or base-52
-/// (long ids, `enable_long_queue_ids`).
-fn strip_queue_id(message: &str) -> &str {
+/// Splits `QID: ` or `NOQUEUE: ` off a message. Queue ids are upper-case
+/// hex (short ids) or base-52 without vowels (long ids,
+/// `enable_long_queue_ids`), so `warning: ` is not one.
+fn split_queue_id(message: &str) -> (Option<&str>, &str) {
     let bytes = message.as_bytes();
     let len = bytes.iter().take(21).take_while(|b| b.is_ascii_alphanumeric()).count();
-    if (5..=20).contains(&len) && bytes.get(len) == Some(&b':') && bytes.get(len + 1) == Some(&b' ') {
-        &message[len + 2..]
-    } else {
-        message
+    if !(5..=20).contains(&len) || bytes.get(len) != Some(&b':') || bytes.get(len + 1) != Some(&b' ') {
+        return (None, message);
     }
+    let id = &message[..len];
+    let rest = &message[len + 2..];
+    if id == "NOQUEUE" {
+        return (None, rest);
+    }
+    let short = id.bytes().all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b));
+    let long = !id.bytes().any(|b| b"aeiouAEIOU".contains(&b));
+    if short || long {
+        (Some(id), rest)
+    } else {
+        (None, message)
+    }
+}
+
+/// qmgr's `from=<a@b>, size=N, nrcpt=M (queue active)` (the message was
+/// moved into the active queue: on its arrival, and again on every retry
+/// of deferred mail — [`super::PostfixQueue`] tells them apart) and
+/// `from=<a@b>, status=expired, returned to sender`. The sender is walked
+/// over as a unit, so text inside it cannot pose as either.
+fn queue_manager<'a>(queue_id: Option<&'a str>, fields: &'a str) -> Option<Record<'a>> {
+    let (_, rest) = address(fields)?;
+    if rest.starts_with(", status=expired") {
+        return Some(Record { delivery: Some(DeliveryStatus::Expired), ..Record::new(Mta::Postfix) });
+    }
+    let size = rest.strip_prefix(", size=")?;
+    let size_len = size.bytes().take_while(u8::is_ascii_digit).count();
+    let nrcpt = size[size_len..].strip_prefix(", nrcpt=")?;
+    let nrcpt_len = nrcpt.bytes().take_while(u8::is_ascii_digit).count();
+    if !nrcpt[nrcpt_len..].starts_with(" (queue active)") {
+        return None;
+    }
+    let received = Received { size: size[..size_len].parse().ok(), recipients: nrcpt[..nrcpt_len].parse().ok() };
+    let mut record = Record::new(Mta::Postfix);
+    record.facts.received = Some(received);
+    record.facts.queue_id = queue_id;
+    Some(record)
+}
+
+/// Lines that are neither statuses nor rejections: sessions, TLS,
+/// authentication failures, postscreen, notifications, content-check
+/// actions, qmgr's `removed`. Dispatched on the daemon first so most lines
+/// cost one comparison. `None` when nothing here applies.
+fn daemon_event<'a>(program: &'a str, daemon: &str, queue_id: Option<&'a str>, body: &'a str) -> Option<Record<'a>> {
+    let mut record = Record::new(Mta::Postfix);
+    let facts = &mut record.facts;
+    match daemon {
+        "smtpd" => {
+            let service = service_name(program);
+            if body.starts_with("connect from ") {
+                facts.session = Some(Session { service, event: SessionEvent::Connect });
+            } else if body.starts_with("disconnect from ") {
+                facts.session = Some(Session { service, event: SessionEvent::Disconnect });
+            } else if let Some(event) = session_error(body) {
+                facts.session = Some(Session { service, event });
+            } else if let Some(rest) = body.strip_prefix("warning: ") {
+                facts.auth_failure = Some(sasl_server_failure(rest)?);
+            } else if body.starts_with("SSL_accept error from ") {
+                facts.tls_failure = Some(Direction::Inbound);
+            } else if let Some(tls) = tls_established(body) {
+                facts.tls = Some(tls);
+            } else {
+                facts.filter = Some(content_action(body)?);
+            }
+        }
+        "smtp" | "lmtp" => {
+            if body.starts_with("SSL_connect error to ") {
+                facts.tls_failure = Some(Direction::Outbound);
+            } else {
+                facts.tls = Some(tls_established(body)?);
+            }
+        }
+        "postscreen" => facts.postscreen = Some(postscreen(body)?),
+        "qmgr" | "postsuper" if body == "removed" && queue_id.is_some() => {
+            facts.queue_id = queue_id;
+            facts.removed = true;
+        }
+        "bounce" => facts.notification = Some(notification(body)?),
+        "cleanup" => facts.filter = Some(content_action(body)?),
+        _ => return None,
+    }
+    Some(record)
+}
+
+/// The master.cf service of an smtpd: `postfix/submission/smtpd` is
+/// `submission` (its `-o syslog_name=postfix/submission`), a plain
+/// `postfix/smtpd` (or `postfix-mx/smtpd`) is `smtpd`.
+fn service_name(program: &str) -> &str {
+    let mut parts = program.rsplit('/');
+    let daemon = parts.next().unwrap_or(program);
+    match (parts.next(), parts.next()) {
+        (Some(service), Some(_)) if !service.is_empty() => service,
+        _ => daemon,
+    }
+}
+
+/// smtpd's `lost connection after RCPT from …`, `timeout after DATA
+/// (12 bytes) from …`, `too many errors after RCPT from …`. The command is
+/// one of smtpd's own names (`CONNECT`, `EHLO`, `END-OF-MESSAGE`, `DATA`,
+/// `UNKNOWN` …), never the client's text.
+fn session_error(body: &str) -> Option<SessionEvent> {
+    const ERRORS: [(&str, SessionError); 3] = [
+        ("lost connection after ", SessionError::LostConnection),
+        ("timeout after ", SessionError::Timeout),
+        ("too many errors after ", SessionError::TooManyErrors),
+    ];
+    let (rest, error) = ERRORS.iter().find_map(|&(prefix, error)| body.strip_prefix(prefix).map(|r| (r, error)))?;
+    let command = &rest[..rest.find([' ', '('])?];
+    let phase = match command {
+        "CONNECT" => Phase::Connect,
+        "END-OF-MESSAGE" => Phase::EndOfData,
+        command => Phase::from_command(command),
+    };
+    Some(SessionEvent::Error { error, phase, disconnect: false })
+}
+
+/// After `warning: `: `HOST[ADDR]:PORT: SASL LOGIN authentication failed:
+/// …` (the port since Postfix 3.x). The host name was validated by
+/// Postfix (no spaces, no brackets), so the client ends at its `]`.
+fn sasl_server_failure(rest: &str) -> Option<AuthMethod> {
+    let close = rest.find(']')?;
+    let mut after = &rest[close + 1..];
+    if let Some(port) = after.strip_prefix(':') {
+        let digits = port.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 {
+            after = &port[digits..];
+        }
+    }
+    let mechanism = after.strip_prefix(": SASL ")?;
+    let (mechanism, tail) = mechanism.split_once(' ')?;
+    tail.starts_with("authentication failed").then(|| AuthMethod::parse(mechanism))
+}
+
+/// `Anonymous TLS connection established from H[A]: TLSv1.3 with cipher
+/// TLS_AES_256_GCM_SHA384 (256/256 bits) …` (smtpd) and `Trusted TLS
+/// connection established to H[A]:25: TLSv1.2 with cipher …` (smtp).
+fn tls_established(body: &str) -> Option<Tls> {
+    let (trust, rest) = body.split_once(' ')?;
+    let trust = TlsTrust::from_postfix(trust)?;
+    let rest = rest.strip_prefix("TLS connection established ")?;
+    let (direction, peer) = match rest.strip_prefix("from ") {
+        Some(peer) => (Direction::Inbound, peer),
+        None => (Direction::Outbound, rest.strip_prefix("to ")?),
+    };
+    let close = peer.find(']')?;
+    let (_, after) = peer[close..].split_once(": ")?;
+    let (protocol, cipher) = after.split_once(" with cipher ")?;
+    let cipher = &cipher[..cipher.find(' ').unwrap_or(cipher.len())];
+    Some(Tls { direction, protocol: TlsProtocol::parse(protocol), cipher: CipherClass::of_suite(cipher), trust })
+}
+
+/// postscreen's verdicts (`PASS NEW [ip]:port`, `DNSBL rank 3 for …`,
+/// `PREGREET 14 after 0.08 from …`). Its rejections are client actions.
+fn postscreen(body: &str) -> Option<Postscreen> {
+    const WORDS: [(&str, Postscreen); 15] = [
+        ("CONNECT from ", Postscreen::Connect),
+        ("PASS NEW ", Postscreen::Pass { new: true }),
+        ("PASS OLD ", Postscreen::Pass { new: false }),
+        ("ALLOWLISTED ", Postscreen::Allowlisted),
+        ("WHITELISTED ", Postscreen::Allowlisted),
+        ("DENYLISTED ", Postscreen::Denylisted),
+        ("BLACKLISTED ", Postscreen::Denylisted),
+        ("PREGREET ", Postscreen::Violation(PostscreenTest::Pregreet)),
+        ("HANGUP ", Postscreen::Violation(PostscreenTest::Hangup)),
+        ("COMMAND PIPELINING ", Postscreen::Violation(PostscreenTest::Pipelining)),
+        ("NON-SMTP COMMAND ", Postscreen::Violation(PostscreenTest::NonSmtpCommand)),
+        ("BARE NEWLINE ", Postscreen::Violation(PostscreenTest::BareNewline)),
+        ("COMMAND TIME LIMIT ", Postscreen::Violation(PostscreenTest::CommandLimit)),
+        ("COMMAND COUNT LIMIT ", Postscreen::Violation(PostscreenTest::CommandLimit)),
+        ("COMMAND LENGTH LIMIT ", Postscreen::Violation(PostscreenTest::CommandLimit)),
+    ];
+    if let Some(rest) = body.strip_prefix("DNSBL rank ") {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if !rest[digits..].starts_with(" for ") {
+            return None;
+        }
+        return rest[..digits].parse().ok().map(Postscreen::DnsblRank);
+    }
+    WORDS.iter().find(|(word, _)| body.starts_with(word)).map(|&(_, event)| event)
+}
+
+/// bounce's `sender non-delivery notification: QID` (also `delay` and
+/// `delivery status`). Copies to the postmaster are not counted: they are
+/// not what the sender gets.
+fn notification(body: &str) -> Option<Notification> {
+    let rest = body.strip_prefix("sender ")?;
+    let kind = &rest[..find(rest, " notification: ")?];
+    match kind {
+        "non-delivery" => Some(Notification::NonDelivery),
+        "delay" => Some(Notification::Delay),
+        "delivery status" => Some(Notification::Delivery),
+        _ => None,
+    }
+}
+
+/// cleanup's `hold: header …` / `discard: body …` (header_checks and
+/// body_checks HOLD and DISCARD), and the milter's `milter-hold:` /
+/// `milter-discard: END-OF-MESSAGE from …: milter triggers … action`.
+fn content_action(body: &str) -> Option<FilterAction> {
+    let (action, rest) = body.split_once(": ")?;
+    let (filter, action) = match action {
+        "hold" => (Filter::ContentChecks, Action::Hold),
+        "discard" => (Filter::ContentChecks, Action::Discard),
+        "milter-hold" => (Filter::Milter, Action::Hold),
+        "milter-discard" => (Filter::Milter, Action::Discard),
+        _ => return None,
+    };
+    // An access map's HOLD or DISCARD (`hold: RCPT from …`) is a
+    // restriction, not a content check.
+    if filter == Filter::ContentChecks && header_check(rest).is_none() {
+        return None;
+    }
+    Some(FilterAction { filter, action })
 }
 
 /// `to=<a@b>, [orig_to=<…>,] relay=…, delay=…, delays=…, dsn=…, status=S (detail)`
@@ -83,25 +303,40 @@ fn delivery_status<'a>(service: &str, fields: &'a str) -> Option<Record<'a>> {
     let (recipient, mut rest) = address(fields)?;
     let mut relay = "";
     let mut dsn = None;
+    let (mut delay, mut stages) = (None, None);
     loop {
         rest = rest.strip_prefix(", ")?;
         let eq = rest.find('=')?;
         let (key, value_on) = (&rest[..eq], &rest[eq + 1..]);
         if key == "status" {
-            return Some(status(service, recipient, relay, dsn, value_on));
+            let mut record = status(service, recipient, relay, dsn, value_on);
+            record.facts.delay = delay;
+            record.facts.stages = stages;
+            return Some(record);
         }
         if key == "orig_to" {
             rest = address(value_on)?.1;
             continue;
         }
         let end = find(value_on, ", ").unwrap_or(value_on.len());
+        let value = &value_on[..end];
         match key {
-            "relay" => relay = &value_on[..end],
-            "dsn" => dsn = EnhancedStatus::parse(&value_on.as_bytes()[..end]),
+            "relay" => relay = value,
+            "dsn" => dsn = EnhancedStatus::parse(value.as_bytes()),
+            "delay" => delay = facts::decimal_seconds(value),
+            "delays" => stages = stage_delays(value),
             _ => {}
         }
         rest = &value_on[end..];
     }
+}
+
+/// `delays=a/b/c/d`: all four or none.
+fn stage_delays(value: &str) -> Option<[Duration; 4]> {
+    let mut parts = value.split('/');
+    let mut stage = || parts.next().and_then(facts::decimal_seconds);
+    let stages = [stage()?, stage()?, stage()?, stage()?];
+    parts.next().is_none().then_some(stages)
 }
 
 /// An address as Postfix logs it: `<…>` (a quoted local part may contain
@@ -269,9 +504,21 @@ fn client_action(body: &str) -> Option<Record<'_>> {
         };
         (stage, text.map(trim_trailer))
     };
-    let phase = if header_check(rest).is_some() { Phase::EndOfData } else { Phase::from_command(stage) };
+    let content_check = header_check(rest).is_some();
+    let phase = if content_check { Phase::EndOfData } else { Phase::from_command(stage) };
     let reply = reply_text.and_then(|text| reply_at(text, Direction::Inbound, phase));
-    Some(Record { reply, delivery, warning_only, ..Record::new(Mta::Postfix) })
+    let mut record = Record { reply, delivery, warning_only, ..Record::new(Mta::Postfix) };
+    let filter = match action {
+        "milter-reject" => Some(Filter::Milter),
+        "proxy-reject" => Some(Filter::ContentFilter),
+        "reject" if content_check => Some(Filter::ContentChecks),
+        _ => None,
+    };
+    record.facts.filter = filter.map(|filter| {
+        let tempfail = reply.is_some_and(|r| r.class() == ReplyClass::Transient);
+        FilterAction { filter, action: if tempfail { Action::Tempfail } else { Action::Reject } }
+    });
+    Some(record)
 }
 
 /// cleanup's header/body checks: `header Subject: … from H[IP]; from=<…> …`.
@@ -507,5 +754,206 @@ mod tests {
         let record = parse("postfix/smtp", "ABC123: to=<x@y.com>, relay=y[1.2.3.4]:25, delay=1, delays=1/0/0/0, dsn=4.7.1, status=deferred (host y[1.2.3.4] refused to talk to me: 554 5.7.1 no)").unwrap();
         assert_eq!(record.reply.unwrap().class(), ReplyClass::Permanent);
         assert_eq!(record.remote_domain, Some("y.com"));
+    }
+}
+
+#[cfg(test)]
+mod fact_tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::parse::facts::Facts;
+
+    fn facts<'a>(program: &'a str, message: &'a str) -> Facts<'a> {
+        parse(program, message).unwrap_or_else(|| panic!("unrecognized: {message}")).facts
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn delays_by_stage() {
+        let f = facts("postfix/smtp", "8F404B69B2: to=<a@b.test>, relay=x[127.0.0.1]:2525, delay=0.03, delays=0.01/0.02/0/1.5, dsn=4.7.1, status=deferred (host x[127.0.0.1] said: 451 4.7.1 later (in reply to RCPT TO command))");
+        assert_eq!(f.delay, Some(ms(30)));
+        assert_eq!(f.stages, Some([ms(10), ms(20), ms(0), ms(1500)]));
+        // An address cannot pose as the delay fields.
+        let f = facts("postfix/smtp", "8F404B69B2: to=<\"x, delay=999, delays=9/9/9/9\"@b.test>, relay=x[1.2.3.4]:25, delay=46, delays=46/0/0/0, dsn=2.0.0, status=sent (250 ok)");
+        assert_eq!(
+            (f.delay, f.stages),
+            (Some(Duration::from_secs(46)), Some([Duration::from_secs(46), ms(0), ms(0), ms(0)]))
+        );
+        // No delays= (Postfix before 2.3): only the delay.
+        let f = facts(
+            "postfix/smtp",
+            "CCAE27A4: to=<c@p.org>, relay=m[63.251.223.176], delay=9, status=sent (250 Queued!)",
+        );
+        assert_eq!((f.delay, f.stages), (Some(Duration::from_secs(9)), None));
+    }
+
+    #[test]
+    fn queue_manager_lines() {
+        let f = facts("postfix/qmgr", "8F404B69B2: from=<alice@example.test>, size=473, nrcpt=3 (queue active)");
+        assert_eq!(f.received, Some(Received { size: Some(473), recipients: Some(3) }));
+        assert_eq!(f.queue_id, Some("8F404B69B2"));
+        let f = facts(
+            "postfix/qmgr",
+            "8F404B69B2: from=<\", size=1, nrcpt=99 (queue active)\"@x>, status=expired, returned to sender",
+        );
+        assert_eq!(f.received, None);
+        assert_eq!(
+            parse("postfix/qmgr", "8F404B69B2: from=<a@b>, status=expired, returned to sender").unwrap().delivery,
+            Some(DeliveryStatus::Expired)
+        );
+        let f = facts("postfix/qmgr", "8F404B69B2: removed");
+        assert_eq!((f.queue_id, f.removed), (Some("8F404B69B2"), true));
+    }
+
+    #[test]
+    fn sessions_by_service() {
+        let session = |program, message| facts(program, message).session;
+        assert_eq!(
+            session("postfix/smtpd", "connect from localhost[127.0.0.1]"),
+            Some(Session { service: "smtpd", event: SessionEvent::Connect })
+        );
+        assert_eq!(
+            session("postfix/submission/smtpd", "disconnect from localhost[127.0.0.1] ehlo=1 quit=1 commands=2"),
+            Some(Session { service: "submission", event: SessionEvent::Disconnect })
+        );
+        assert_eq!(
+            session("postfix-mx/smtps/smtpd", "connect from x[1.2.3.4]"),
+            Some(Session { service: "smtps", event: SessionEvent::Connect })
+        );
+        for (message, error, phase) in [
+            ("lost connection after RCPT from unknown[192.0.2.1]", SessionError::LostConnection, Phase::Rcpt),
+            ("lost connection after CONNECT from unknown[192.0.2.1]", SessionError::LostConnection, Phase::Connect),
+            (
+                "lost connection after END-OF-MESSAGE from unknown[192.0.2.1]",
+                SessionError::LostConnection,
+                Phase::EndOfData,
+            ),
+            ("lost connection after UNKNOWN from unknown[192.0.2.1]", SessionError::LostConnection, Phase::Other),
+            ("timeout after DATA (12 bytes) from unknown[192.0.2.1]", SessionError::Timeout, Phase::Data),
+            ("too many errors after RCPT from unknown[192.0.2.1]", SessionError::TooManyErrors, Phase::Rcpt),
+        ] {
+            assert_eq!(
+                session("postfix/smtpd", message),
+                Some(Session { service: "smtpd", event: SessionEvent::Error { error, phase, disconnect: false } }),
+                "{message}"
+            );
+        }
+        // The client side's lost connections are not sessions of ours.
+        assert_eq!(
+            session("postfix/smtp", "745137AA: lost connection with h[104.47.55.161] while sending RCPT TO"),
+            None
+        );
+    }
+
+    #[test]
+    fn tls_and_sasl() {
+        let f = facts("postfix/smtpd", "Anonymous TLS connection established from i59f7fc34.versanet.de[89.247.252.52]: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519");
+        assert_eq!(
+            f.tls,
+            Some(Tls {
+                direction: Direction::Inbound,
+                protocol: TlsProtocol::Tls13,
+                cipher: CipherClass::Aes256Gcm,
+                trust: TlsTrust::Anonymous
+            })
+        );
+        let f = facts("postfix/smtp", "Verified TLS connection established to mx.example.com[192.0.2.5]:25: TLSv1.2 with cipher ECDHE-RSA-CHACHA20-POLY1305 (256/256 bits)");
+        assert_eq!(
+            f.tls,
+            Some(Tls {
+                direction: Direction::Outbound,
+                protocol: TlsProtocol::Tls12,
+                cipher: CipherClass::Chacha20Poly1305,
+                trust: TlsTrust::Verified
+            })
+        );
+        assert_eq!(
+            facts("postfix/smtpd", "SSL_accept error from unknown[192.0.2.9]: -1").tls_failure,
+            Some(Direction::Inbound)
+        );
+        assert_eq!(
+            facts("postfix/smtp", "SSL_connect error to mx[192.0.2.9]:25: -1").tls_failure,
+            Some(Direction::Outbound)
+        );
+        assert_eq!(
+            facts(
+                "postfix/smtpd",
+                "warning: unknown[192.0.2.237]:55729: SASL LOGIN authentication failed: authentication failure"
+            )
+            .auth_failure,
+            Some(AuthMethod::Login)
+        );
+        assert_eq!(
+            facts(
+                "postfix/submission/smtpd",
+                "warning: x.example[192.0.2.1]: SASL CRAM-MD5 authentication failed: bad protocol / cancel"
+            )
+            .auth_failure,
+            Some(AuthMethod::CramMd5)
+        );
+        assert_eq!(
+            facts("postfix/smtpd", "warning: hostname x does not resolve to address 192.0.2.1").auth_failure,
+            None
+        );
+    }
+
+    #[test]
+    fn postscreen_events() {
+        let ps = |message| facts("postfix/postscreen", message).postscreen;
+        assert_eq!(ps("CONNECT from [127.0.0.1]:38280 to [127.0.0.1]:10026"), Some(Postscreen::Connect));
+        assert_eq!(ps("PASS NEW [192.0.2.1]:38280"), Some(Postscreen::Pass { new: true }));
+        assert_eq!(ps("PASS OLD [192.0.2.1]:38280"), Some(Postscreen::Pass { new: false }));
+        assert_eq!(ps("DENYLISTED [127.0.0.1]:38280"), Some(Postscreen::Denylisted));
+        assert_eq!(ps("WHITELISTED [127.0.0.1]:38280"), Some(Postscreen::Allowlisted));
+        assert_eq!(ps("DNSBL rank 3 for [192.0.2.1]:38280"), Some(Postscreen::DnsblRank(3)));
+        assert_eq!(
+            ps("PREGREET 28 after 0 from [::1]:52590: EHLO pregreet.example.test\\r\\n"),
+            Some(Postscreen::Violation(PostscreenTest::Pregreet))
+        );
+        assert_eq!(
+            ps("COMMAND PIPELINING from [192.0.2.1]:52590 after EHLO: MAIL FROM:<a@b>\\r\\n"),
+            Some(Postscreen::Violation(PostscreenTest::Pipelining))
+        );
+        assert_eq!(
+            ps("NON-SMTP COMMAND from [192.0.2.1]:52590 after CONNECT: GET / HTTP/1.1"),
+            Some(Postscreen::Violation(PostscreenTest::NonSmtpCommand))
+        );
+        assert_eq!(
+            ps("HANGUP after 0.1 from [192.0.2.1]:52590 in tests after SMTP handshake"),
+            Some(Postscreen::Violation(PostscreenTest::Hangup))
+        );
+        assert_eq!(ps("DISCONNECT [::1]:52590"), None);
+    }
+
+    #[test]
+    fn notifications_and_filters() {
+        let n = |message| facts("postfix/bounce", message).notification;
+        assert_eq!(n("283F0B69D6: sender non-delivery notification: 2AD07B69D8"), Some(Notification::NonDelivery));
+        assert_eq!(n("283F0B69D6: sender delay notification: 2AD07B69D8"), Some(Notification::Delay));
+        assert_eq!(n("283F0B69D6: sender delivery status notification: 2AD07B69D8"), Some(Notification::Delivery));
+        assert_eq!(n("283F0B69D6: postmaster non-delivery notification: 2AD07B69D8"), None);
+        let filter = |program, message| facts(program, message).filter;
+        let fa = |filter, action| Some(FilterAction { filter, action });
+        assert_eq!(filter("postfix/cleanup", "B37FD2E05B9: milter-reject: END-OF-MESSAGE from h[254.65.43.194]: 4.7.1 Try again later; from=<b@h.com> to=<h@h.com> proto=ESMTP helo=<h>"), fa(Filter::Milter, Action::Tempfail));
+        assert_eq!(filter("postfix/smtpd", "1D8CC1CA0A7F: milter-reject: DATA from x[192.0.2.151]: 550 5.7.1 Command rejected; from=<s@m.example.com> to=<h@example.com> proto=ESMTP helo=<x>"), fa(Filter::Milter, Action::Reject));
+        assert_eq!(filter("postfix/cleanup", "4C3F2E05B9: reject: header Subject: x from h[1.2.3.4]; from=<a@b.c> to=<d@e.f> proto=ESMTP helo=<h>: 5.7.1 Spam"), fa(Filter::ContentChecks, Action::Reject));
+        assert_eq!(filter("postfix/cleanup", "4C3F2E05B9: hold: header Subject: x from h[1.2.3.4]; from=<a@b.c> to=<d@e.f> proto=ESMTP helo=<h>: held"), fa(Filter::ContentChecks, Action::Hold));
+        assert_eq!(
+            filter(
+                "postfix/cleanup",
+                "4C3F2E05B9: discard: body spam from h[1.2.3.4]; from=<a@b.c> to=<d@e.f> proto=ESMTP helo=<h>: gone"
+            ),
+            fa(Filter::ContentChecks, Action::Discard)
+        );
+        assert_eq!(filter("postfix/cleanup", "4C3F2E05B9: milter-hold: END-OF-MESSAGE from h[1.2.3.4]: milter triggers HOLD action; from=<a@b.c> to=<d@e.f> proto=ESMTP helo=<h>"), fa(Filter::Milter, Action::Hold));
+        assert_eq!(filter("postfix/cleanup", "4C3F2E05B9: milter-discard: END-OF-MESSAGE from h[1.2.3.4]: milter triggers DISCARD action; from=<a@b.c> to=<d@e.f> proto=ESMTP helo=<h>"), fa(Filter::Milter, Action::Discard));
+        assert_eq!(filter("postfix/smtpd", "proxy-reject: END-OF-MESSAGE: 554 5.7.0 Reject, id=31619-02 - spam; from=<> to=<u2@example2.com> proto=SMTP helo=<h>"), fa(Filter::ContentFilter, Action::Reject));
+        // Restrictions are not filters.
+        assert_eq!(filter("postfix/smtpd", "NOQUEUE: reject: RCPT from x[1.2.3.4]: 554 5.7.1 <a@b>: Relay access denied; from=<a@b> to=<c@d> proto=SMTP helo=<x>"), None);
+        assert_eq!(filter("postfix/smtpd", "ABC123: hold: RCPT from x[1.2.3.4]: <a@b>: Sender address triggers HOLD action; from=<a@b> to=<c@d> proto=ESMTP helo=<x>"), None);
     }
 }

@@ -13,7 +13,9 @@
 //!   status line per recipient. The outcome follows `dsn=` (Sendmail's own
 //!   field, written before any remote text): 2.x.x sent, 4.x.x deferred,
 //!   5.x.x bounced; without `dsn=` the `stat=` word decides (`Sent`,
-//!   `Deferred`, anything else bounced), and `stat=queued` is no outcome.
+//!   `Deferred`, anything else bounced); `stat=queued` and
+//!   `stat=quarantined` (a milter's quarantine: the message waits in the
+//!   queue for the postmaster) are no outcome.
 //!   A `to=` line with neither `mailer=` nor `dsn=` (`to=<a>, delay=…,
 //!   pri=…, stat=<milter text>` after `Milter: data, reject=…`) is a message
 //!   Sendmail refused at the end of its data and never gave to a mailer: no
@@ -35,6 +37,8 @@
 //!   `check_rcpt` rcpt, `check_data`/`check_eom`/`check_eoh` …).
 //! * **Milter rejections** `Milter: to=<…>, reject=550 …` (also `from=`,
 //!   `connect`, `helo`, `data`): the same, phase from the milter step.
+//!   `Milter: data, discard` and `milter=NAME, quarantine=REASON` are
+//!   filter actions without a reply.
 //! * **Protocol errors** `host.: SMTP DATA-2 protocol error: 571 …`: a
 //!   remote reply that Sendmail did not expect; outbound, no outcome (the
 //!   `to=` line that follows carries it).
@@ -59,9 +63,13 @@
 //! read before any remote text, and `reply=` ends at the first `, stat=`
 //! after it, so remote text can only shorten its own reply.
 
-use super::scan::{address_list, angle_len, find, looks_like_reply, reply_at, unit_window};
+use super::facts::{
+    self, Action, AuthMethod, CipherClass, Filter, FilterAction, Notification, Received, Session, SessionError,
+    SessionEvent, Tls, TlsProtocol, TlsTrust,
+};
+use super::scan::{address_list, angle_len, find, looks_like_reply, reply_at, rfind, unit_window};
 use super::Record;
-use crate::model::{DeliveryStatus, Direction, EnhancedStatus, Mta, Phase, Reply};
+use crate::model::{DeliveryStatus, Direction, EnhancedStatus, Mta, Phase, Reply, ReplyClass};
 
 /// Parses the text of one Sendmail line (after the syslog envelope).
 /// Returns `None` when the line seems to carry a reply that no rule placed.
@@ -73,13 +81,38 @@ pub fn parse(message: &str) -> Option<Record<'_>> {
         Some(ruleset(rest))
     } else if let Some(rest) = body.strip_prefix("Milter") {
         Some(milter(rest))
+    } else if let Some(rest) = body.strip_prefix("milter=") {
+        let mut record = Record::new(Mta::Sendmail);
+        if find(rest, ", quarantine=").is_some() {
+            record.facts.filter = Some(FilterAction { filter: Filter::Milter, action: Action::Quarantine });
+        }
+        Some(record)
+    } else if let Some(fields) = body.strip_prefix("from=") {
+        received(fields)
+    } else if let Some(rest) = body.strip_prefix("DSN: ") {
+        Some(notification(rest))
+    } else if let Some(rest) = body.strip_prefix("lost input channel from ") {
+        lost_input(rest)
+    } else if let Some(rest) = body.strip_prefix("timeout waiting for input from ") {
+        timeout(rest)
+    } else if body.starts_with("collect: premature EOM: ") {
+        // The client went away in the message data: Sendmail says so here,
+        // not with `lost input channel`, and names no daemon.
+        let mut record = Record::new(Mta::Sendmail);
+        let event = SessionEvent::Error { error: SessionError::LostConnection, phase: Phase::Data, disconnect: false };
+        record.facts.session = Some(Session { service: "unknown", event });
+        Some(record)
+    } else if let Some(rest) = body.strip_prefix("AUTH failure (") {
+        let method = &rest[..rest.find(')')?];
+        let mut record = Record::new(Mta::Sendmail);
+        record.facts.auth_failure = Some(AuthMethod::parse(method));
+        Some(record)
+    } else if let Some(rest) = body.strip_prefix("STARTTLS=") {
+        starttls(rest)
     } else if let Some(at) = find(body, " protocol error: ") {
         protocol_error(body, at)
     } else if refused_address(body) {
         Some(Record { delivery: Some(DeliveryStatus::Rejected), ..Record::new(Mta::Sendmail) })
-    } else if let Some(notice) = body.strip_prefix("DSN: ") {
-        let expired = notice.starts_with("Cannot send message for ");
-        Some(Record { delivery: expired.then_some(DeliveryStatus::Expired), ..Record::new(Mta::Sendmail) })
     } else {
         None
     };
@@ -137,6 +170,7 @@ fn delivery(fields: &str) -> Record<'_> {
         .map(|(_, domain)| domain);
     let mut rest = &fields[list_len..];
     let (mut mailer, mut relay, mut dsn, mut reply_field, mut stat) = ("", "", None, None, None);
+    let (mut delay, mut xdelay) = (None, None);
     while let Some(field) = rest.strip_prefix(", ") {
         // The `=` is looked for in this field only (up to the next `, `),
         // so a run of fields without one costs each field's length, not
@@ -169,13 +203,15 @@ fn delivery(fields: &str) -> Record<'_> {
             "relay" => relay = value,
             "dsn" => dsn = EnhancedStatus::parse(value.as_bytes()),
             "reply" => reply_field = Some(value),
+            "delay" => delay = facts::clock_duration(value),
+            "xdelay" => xdelay = facts::clock_duration(value),
             _ => {}
         }
         rest = &value_on[end..];
     }
     let stat_word = stat.map(|s| &s[..s.find([' ', ':', '(']).unwrap_or(s.len())]);
     let outcome = match (stat_word, dsn) {
-        (Some("queued"), _) => None,
+        (Some("queued" | "quarantined"), _) => None,
         (_, None) if mailer.is_empty() => None,
         (_, Some(dsn)) => Some(match dsn.class_digit() {
             2 => DeliveryStatus::Sent,
@@ -202,7 +238,128 @@ fn delivery(fields: &str) -> Record<'_> {
                 phase: generated_phase(smtp, outcome, detail),
             })
         });
-    Record { reply, delivery: outcome, remote_domain, recipients, ..Record::new(Mta::Sendmail) }
+    let mut record = Record { reply, delivery: outcome, remote_domain, recipients, ..Record::new(Mta::Sendmail) };
+    // A `stat=queued` line or a milter's end-of-data verdict is no delivery attempt.
+    if outcome.is_some() && !mailer.is_empty() {
+        record.facts.delay = delay;
+        record.facts.attempt = xdelay;
+    }
+    record
+}
+
+/// After `from=`: `<a@b>, size=N, class=0, nrcpts=M, msgid=<…>, proto=…,
+/// daemon=MTA, relay=…`, logged when a transaction ends. With no recipient
+/// accepted (`nrcpts=0`) nothing was received. The sender is taken whole.
+fn received(fields: &str) -> Option<Record<'_>> {
+    let skip = angle_len(fields.as_bytes()).unwrap_or_else(|| find(fields, ", ").unwrap_or(fields.len()));
+    let mut rest = &fields[skip..];
+    let mut received = Received::default();
+    while let Some(field) = rest.strip_prefix(", ") {
+        let Some(eq) = field.find('=') else { break };
+        let value_on = &field[eq + 1..];
+        let end = find(value_on, ", ").unwrap_or(value_on.len());
+        match &field[..eq] {
+            "size" => received.size = value_on[..end].parse().ok(),
+            "nrcpts" => received.recipients = value_on[..end].parse().ok(),
+            // Later fields (msgid, relay) are strangers' text.
+            "msgid" | "proto" => break,
+            _ => {}
+        }
+        rest = &value_on[end..];
+    }
+    let mut record = Record::new(Mta::Sendmail);
+    if received.recipients.is_some_and(|n| n > 0) {
+        record.facts.received = Some(received);
+    }
+    Some(record)
+}
+
+/// `NEWQID: DSN: reason` (after the original's queue id): Sendmail queued
+/// a notification for the sender. `Warning: could not send message for
+/// past 4 hours` is a delay warning, `Return receipt` a success
+/// notification; anything else a bounce. The notification is a new
+/// message in the queue, so it is also received (Sendmail logs no `from=`
+/// line for it).
+fn notification(reason: &str) -> Record<'_> {
+    let kind = if reason.starts_with("Warning: ") {
+        Notification::Delay
+    } else if reason.starts_with("Return receipt") {
+        Notification::Delivery
+    } else {
+        Notification::NonDelivery
+    };
+    // `Cannot send message for 5 days`: the queue return, once per message.
+    let expired = reason.starts_with("Cannot send message for ");
+    let mut record = Record { delivery: expired.then_some(DeliveryStatus::Expired), ..Record::new(Mta::Sendmail) };
+    record.facts.notification = Some(kind);
+    record.facts.received = Some(Received::default());
+    record
+}
+
+/// After `lost input channel from `: `HOST [IP] to DAEMON after STAGE`.
+/// The daemon name is the postmaster's (`DaemonPortOptions=Name=MTA`);
+/// the host part is walked over up to its last ` to `.
+fn lost_input(rest: &str) -> Option<Record<'_>> {
+    let at = rfind(rest, " to ")?;
+    let (daemon, stage) = rest[at + 4..].split_once(" after ")?;
+    let phase = match stage {
+        "connect" => Phase::Connect,
+        "ehlo" | "helo" | "starttls" => Phase::Helo,
+        stage => Phase::from_command(stage),
+    };
+    let mut record = Record::new(Mta::Sendmail);
+    let event = SessionEvent::Error { error: SessionError::LostConnection, phase, disconnect: false };
+    record.facts.session = Some(Session { service: daemon, event });
+    Some(record)
+}
+
+/// After `timeout waiting for input from `: `HOST during server cmd read`
+/// (between commands) or `during message collect` (in the message data).
+fn timeout(rest: &str) -> Option<Record<'_>> {
+    let at = rfind(rest, " during ")?;
+    let phase = match &rest[at + 8..] {
+        "message collect" => Phase::Data,
+        _ => Phase::Unknown,
+    };
+    let mut record = Record::new(Mta::Sendmail);
+    let event = SessionEvent::Error { error: SessionError::Timeout, phase, disconnect: false };
+    record.facts.session = Some(Session { service: "unknown", event });
+    Some(record)
+}
+
+/// After `STARTTLS=`: `server, relay=…, version=TLSv1.3, verify=NO,
+/// cipher=TLS_AES_256_GCM_SHA384, bits=256/256` (or `client`), or
+/// `server, error: accept failed=…` / `client, error: connect failed=…`.
+/// The relay is the peer's name, so the fields Sendmail writes after it
+/// are found from the right.
+fn starttls(rest: &str) -> Option<Record<'_>> {
+    let (side, fields) = rest.split_once(", ")?;
+    let direction = match side {
+        "server" => Direction::Inbound,
+        "client" => Direction::Outbound,
+        _ => return None,
+    };
+    let mut record = Record::new(Mta::Sendmail);
+    if fields.starts_with("error: ") {
+        record.facts.tls_failure = Some(direction);
+        return Some(record);
+    }
+    let value = |key: &str| {
+        rfind(fields, key).map(|at| {
+            let v = &fields[at + key.len()..];
+            &v[..find(v, ", ").unwrap_or(v.len())]
+        })
+    };
+    let protocol = TlsProtocol::parse(value(", version=")?);
+    let cipher = CipherClass::of_suite(value(", cipher=")?);
+    let trust = match value(", verify=")? {
+        "OK" => TlsTrust::Trusted,
+        "NO" | "NOT" | "NONE" => TlsTrust::Anonymous,
+        "FAIL" | "TEMP" | "PROTOCOL" | "SOFTWARE" => TlsTrust::Untrusted,
+        _ => TlsTrust::Unknown,
+    };
+    record.facts.tls = Some(Tls { direction, protocol, cipher, trust });
+    Some(record)
 }
 
 /// Where a status Sendmail generated itself failed, from its wording.
@@ -279,7 +436,18 @@ fn milter(rest: &str) -> Record<'_> {
         (Phase::Unknown, 0)
     };
     match find(&step[skip..], ", reject=") {
-        Some(at) => rejection(&step[skip + at..], phase),
+        Some(at) => {
+            let mut record = rejection(&step[skip + at..], phase);
+            let tempfail = record.reply.is_some_and(|r| r.class() == ReplyClass::Transient);
+            let action = if tempfail { Action::Tempfail } else { Action::Reject };
+            record.facts.filter = Some(FilterAction { filter: Filter::Milter, action });
+            record
+        }
+        None if step.ends_with(", discard") => {
+            let mut record = Record::new(Mta::Sendmail);
+            record.facts.filter = Some(FilterAction { filter: Filter::Milter, action: Action::Discard });
+            record
+        }
         None => Record::new(Mta::Sendmail),
     }
 }
@@ -433,5 +601,121 @@ mod tests {
         assert_eq!(strip_queue_ids("v12AbCd7004429[2]: rest"), "rest");
         assert_eq!(strip_queue_ids("ruleset=check_relay, x"), "ruleset=check_relay, x");
         assert_eq!(strip_queue_ids("starting daemon"), "starting daemon");
+    }
+}
+
+#[cfg(test)]
+mod fact_tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn facts(message: &str) -> facts::Facts<'_> {
+        parse(message).unwrap_or_else(|| panic!("unrecognized: {message}")).facts
+    }
+
+    #[test]
+    fn messages_and_delays() {
+        let f = facts("6ASJuEG1013969: from=<alice@example.test>, size=284, class=0, nrcpts=2, msgid=<x@vm>, proto=ESMTP, daemon=MSA, relay=localhost [127.0.0.1]");
+        assert_eq!(f.received, Some(Received { size: Some(284), recipients: Some(2) }));
+        assert_eq!(facts("6ASJumMc015173: from=<bob@example.test>, size=0, class=0, nrcpts=0, proto=ESMTP, daemon=MTA-v6, relay=[IPv6:::1]").received, None);
+        // A sender cannot pose as the size.
+        let f = facts("6ASJuEG1013969: from=<\"x, size=999, nrcpts=9\"@e>, size=1, class=0, nrcpts=1, msgid=<, size=5>, proto=ESMTP, daemon=MSA, relay=l");
+        assert_eq!(f.received, Some(Received { size: Some(1), recipients: Some(1) }));
+        let f = facts("6ASJuEG1013969: to=<r@s.test>, delay=01:02:03, xdelay=00:00:07, mailer=esmtp, pri=30284, relay=[127.0.0.1] [127.0.0.1], dsn=4.7.1, reply=451 4.7.1 later, stat=Deferred: 451 4.7.1 later");
+        assert_eq!((f.delay, f.attempt), (Some(Duration::from_secs(3723)), Some(Duration::from_secs(7))));
+        // A milter's verdict at end of data is no delivery attempt.
+        let f = facts(
+            "6ASJuxd4015667: to=<m@mx.test>, delay=00:00:00, pri=30276, stat=Message rejected by content scanner",
+        );
+        assert_eq!((f.delay, f.attempt), (None, None));
+    }
+
+    #[test]
+    fn notifications() {
+        let n = |m| facts(m).notification;
+        assert_eq!(n("6ASJuK80014088: 6ASJuK80014090: DSN: User unknown"), Some(Notification::NonDelivery));
+        assert_eq!(
+            n("6ASJuEG1013969: 6ASJv5OW015873: DSN: Cannot send message for 15 seconds"),
+            Some(Notification::NonDelivery)
+        );
+        assert_eq!(
+            n("6ASJuEG1013969: 6ASJv5OW015873: DSN: Warning: could not send message for past 4 hours"),
+            Some(Notification::Delay)
+        );
+        assert_eq!(n("6ASJuEG1013969: 6ASJv5OW015873: DSN: Return receipt"), Some(Notification::Delivery));
+        assert_eq!(facts("6ASJuK80014088: 6ASJuK80014090: DSN: User unknown").received, Some(Received::default()));
+    }
+
+    #[test]
+    fn sessions_tls_auth() {
+        let lost = |service, phase| {
+            Some(Session {
+                service,
+                event: SessionEvent::Error { error: SessionError::LostConnection, phase, disconnect: false },
+            })
+        };
+        assert_eq!(
+            facts("56VFYCxS024291: lost input channel from mail.aqicn.org [139.162.120.196] to MTA-v4 after rcpt")
+                .session,
+            lost("MTA-v4", Phase::Rcpt)
+        );
+        assert_eq!(
+            facts("j4K98Yl7029739: lost input channel from h [192.0.2.1] to MTA after data").session,
+            lost("MTA", Phase::Data)
+        );
+        let timeout = |phase| {
+            Some(Session {
+                service: "unknown",
+                event: SessionEvent::Error { error: SessionError::Timeout, phase, disconnect: false },
+            })
+        };
+        assert_eq!(
+            facts("j4K97TIQ029478: timeout waiting for input from [61.250.1.2] during message collect").session,
+            timeout(Phase::Data)
+        );
+        assert_eq!(
+            facts("6ASJv16x015735: timeout waiting for input from localhost during server cmd read").session,
+            timeout(Phase::Unknown)
+        );
+        assert_eq!(facts("06I02CNi016764: AUTH failure (LOGIN): authentication failure (-13) SASL(-13): authentication failure: checkpass failed, user=u@e.com, relay=e.com").auth_failure, Some(AuthMethod::Login));
+        assert_eq!(facts("14NNwaRl065696: AUTH failure (DIGEST-MD5): user not found (-20) SASL(-13): user not found, user=scanner, relay=[192.0.2.1]").auth_failure, Some(AuthMethod::DigestMd5));
+        let f = facts("6ASK0bJ2001234: STARTTLS=server, relay=localhost [127.0.0.1], version=TLSv1.3, verify=NO, cipher=TLS_AES_256_GCM_SHA384, bits=256/256");
+        assert_eq!(
+            f.tls,
+            Some(Tls {
+                direction: Direction::Inbound,
+                protocol: TlsProtocol::Tls13,
+                cipher: CipherClass::Aes256Gcm,
+                trust: TlsTrust::Anonymous
+            })
+        );
+        let f = facts("6ASK0bJ2001234: STARTTLS=client, relay=[127.0.0.1], version=TLSv1.2, verify=FAIL, cipher=ECDHE-RSA-AES128-GCM-SHA256, bits=128/128");
+        assert_eq!(
+            f.tls,
+            Some(Tls {
+                direction: Direction::Outbound,
+                protocol: TlsProtocol::Tls12,
+                cipher: CipherClass::Aes128Gcm,
+                trust: TlsTrust::Untrusted
+            })
+        );
+        assert_eq!(facts("STARTTLS=server, error: accept failed=-1, reason=no shared cipher, SSL_error=1, errno=0, retry=-1, relay=[192.0.2.1]").tls_failure, Some(Direction::Inbound));
+        let f = facts("6ASJuxd4015667: Milter: data, reject=451 4.7.1 later");
+        assert_eq!(f.filter, Some(FilterAction { filter: Filter::Milter, action: Action::Tempfail }));
+        // Sendmail 8.17, tests/fixtures/sendmail/sessions.log.
+        let f = facts("6ASN4jua022007: Milter: data, discard");
+        assert_eq!(f.filter, Some(FilterAction { filter: Filter::Milter, action: Action::Discard }));
+        let f = facts("6ASN4kdW022010: milter=testmilter, quarantine=held by milter.py");
+        assert_eq!(f.filter, Some(FilterAction { filter: Filter::Milter, action: Action::Quarantine }));
+        let r = parse("6ASN4kdW022010: to=<miltquarantine@mx.test>, delay=00:00:01, mailer=esmtp, pri=30273, quarantine=held by milter.py, stat=quarantined").unwrap();
+        assert_eq!((r.delivery, r.reply.is_some(), r.facts.delay), (None, false, None));
+        let f = facts("6ASN409m021961: collect: premature EOM: unexpected close");
+        let event = SessionEvent::Error { error: SessionError::LostConnection, phase: Phase::Data, disconnect: false };
+        assert_eq!(f.session, Some(Session { service: "unknown", event }));
+        assert_eq!(
+            facts("6ASN409m021961: collect: relay=localhost, from=<bob@example.test>, info=unexpected close").session,
+            None
+        );
     }
 }

@@ -119,7 +119,12 @@ async fn route<B>(app: &App, req: &Request<B>) -> Response<Body> {
     let path = req.uri().path();
     let read_only = matches!(*req.method(), Method::GET | Method::HEAD);
     if path == app.telemetry_path {
-        return if read_only { telemetry(app, req) } else { not_allowed("GET, HEAD") };
+        if !read_only {
+            return not_allowed("GET, HEAD");
+        }
+        // Queues are read now, each for at most queues.timeout.
+        app.metrics.queues().refresh().await;
+        return telemetry(app, req);
     }
     match path {
         "/" | "/-/healthy" | "/-/ready" if !read_only => not_allowed("GET, HEAD"),

@@ -94,6 +94,14 @@ for m in "${want[@]}"; do
   rc=0
   MTA_PKG_SNAPSHOT=$MTA_PKG_SNAPSHOT bash "$here/$m/run.sh" --e2e --exporter "$bin" \
       --out "$WORK/$m" --results-dir "$results" 2>&1 | tee "$WORK/$m.out" || rc=$?
+  # The sessions capture and real-queue check, where the MTA has one
+  # (tests/mta/<mta>/sessions.sh): TLS, SASL, postscreen, notifications …,
+  # and the exporter's queue families against the MTA's own queue listing.
+  if [ -f "$here/$m/sessions.sh" ]; then
+    log "===== $m: sessions and queue (tests/mta/$m/sessions.sh)"
+    MTA_PKG_SNAPSHOT=$MTA_PKG_SNAPSHOT bash "$here/$m/sessions.sh" --exporter "$bin" \
+        --out "$WORK/$m-sessions" --results-dir "$results" 2>&1 | tee "$WORK/$m-sessions.out" || rc=$?
+  fi
   rc_of[$m]=$rc
   secs_of[$m]=$((SECONDS - start))
   log "===== $m: exit status $rc after ${secs_of[$m]} s"

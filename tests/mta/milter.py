@@ -8,6 +8,10 @@ accepts everything except addresses whose local part is a directive:
     miltrcpt-CODE[-ENHANCED][+x]   (recipient)  reject this RCPT TO
     milteom-CODE[-ENHANCED][+x]    (recipient)  reject the message at end of
                                                 message (after the body)
+    miltdiscard[+x]                (recipient)  discard the message at end of
+                                                message (accept, deliver nothing)
+    miltquarantine[+x]             (recipient)  quarantine the message at end
+                                                of message (Postfix: hold queue)
 
 Reply texts come from sink.TEXTS (same codes, same wording) with the variant
 "milter" preferred. Every decision is appended to a JSONL journal:
@@ -79,8 +83,8 @@ class Milter:
                 args = [a.decode("utf-8", "replace") for a in data.split(b"\0")]
                 if cmd == b"O":
                     version, _actions, _protocol = struct.unpack("!III", data[:12])
-                    # Ask for every callback, no actions (we only accept or reject).
-                    await send(b"O", struct.pack("!III", min(version, 6), 0, 0))
+                    # Ask for every callback; the only action is quarantine (SMFIF_QUARANTINE).
+                    await send(b"O", struct.pack("!III", min(version, 6), 0x20, 0))
                 elif cmd in NO_REPLY:
                     if cmd == b"A":
                         rcpts = []
@@ -104,8 +108,16 @@ class Milter:
                         await send(b"c")
                 elif cmd == b"E":
                     reply = next(filter(None, (directive(r, "milteom") for r in rcpts)), None)
+                    words = {r.strip("<>").split("@", 1)[0].split("+", 1)[0].lower() for r in rcpts}
                     if reply:
                         await send_reply("EOM", ",".join(rcpts), reply)
+                    elif "miltdiscard" in words:
+                        self.record("EOM", ",".join(rcpts), Reply("250", None, text="discard"))
+                        await send(b"d")
+                    elif "miltquarantine" in words:
+                        self.record("EOM", ",".join(rcpts), Reply("250", None, text="quarantine"))
+                        await send(b"q", b"held by milter.py\0")
+                        await send(b"c")
                     else:
                         await send(b"c")
                     rcpts = []

@@ -25,6 +25,13 @@ With ``--port P`` the sink listens on P..P+6 with these modes (each on every
     P+6   accept     ignores every directive: 250 to everything
 
 ``--listen PORT=MODE`` adds a listener with any of these modes (repeatable).
+One more mode is only available that way:
+
+    tls       like normal, and offers STARTTLS (needs ``--tls-cert`` and
+              ``--tls-key``); the journal's STARTTLS entry has "tls":
+              [protocol, cipher] of the session
+    tlsbroken offers STARTTLS, answers 220, then sends bytes that are no TLS
+              handshake and closes: the client's handshake fails
 Nothing ever listens on P+7..P+9: use those as a "connection refused" port.
 
 Address grammar (local part of an address, case-insensitive)
@@ -138,7 +145,9 @@ DEFAULT_TEXT_BY_CLASS = {
     "5": "Request refused by policy",
 }
 
-MODES = ("normal", "greet554", "greet421", "auth535", "helo550", "filter", "accept")
+# The modes --port P listens with, on P..P+6; P+7..P+9 stay closed.
+PORT_MODES = ("normal", "greet554", "greet421", "auth535", "helo550", "filter", "accept")
+MODES = PORT_MODES + ("tls", "tlsbroken")
 
 DIRECTIVE = re.compile(
     r"^(?P<stage>mail|rcpt|datacmd|data)(?P<ml>ml)?-(?P<code>[2-5]\d\d)"
@@ -196,6 +205,8 @@ def parse_directive(address, stages):
 
 
 class Sink:
+    tls_context = None
+
     def __init__(self, journal_path, hostname):
         self.journal = open(journal_path, "a", buffering=1) if journal_path else None
         self.hostname = hostname
@@ -229,6 +240,7 @@ class Session:
         self.id = next(sink.sessions)
         self.proto = "SMTP"
         self.closing = False
+        self.tls = False
         self.reset()
 
     def reset(self):
@@ -330,6 +342,8 @@ class Session:
         self.proto = "LMTP" if verb == "LHLO" else "ESMTP"
         ext = ["PIPELINING", "SIZE 52428800", "8BITMIME", "ENHANCEDSTATUSCODES",
                "AUTH PLAIN LOGIN", "DSN"]
+        if self.mode in ("tls", "tlsbroken") and not self.tls:
+            ext.append("STARTTLS")
         # EHLO reply: first line is the host name, then one extension per line.
         lines = [self.sink.hostname] + ext
         self.writer.write("".join(
@@ -500,7 +514,39 @@ class Session:
         await self.send("VRFY", Reply(252, "2.0.0", text="Cannot VRFY user, but will accept message"), arg=arg)
 
     async def cmd_starttls(self, arg):
-        await self.send("STARTTLS", Reply(454, "4.7.0"))
+        if self.mode == "tlsbroken":
+            self.writer.write(b"220 2.0.0 Ready to start TLS\r\nthis is not a TLS handshake\r\n")
+            self.sink.record({"ts": datetime.datetime.now().isoformat(timespec="milliseconds"),
+                              "listen": self.listen, "mode": self.mode, "session": self.id,
+                              "peer": self.peer, "proto": self.proto, "command": "STARTTLS", "arg": None,
+                              "mail_from": None, "code": "220", "enhanced": "2.0.0",
+                              "text": "Ready to start TLS", "lines": 1, "tls": None})
+            await self.writer.drain()
+            self.closing = True
+            return
+        if self.mode != "tls" or self.tls or self.sink.tls_context is None:
+            await self.send("STARTTLS", Reply(454, "4.7.0"))
+            return
+        self.writer.write(b"220 2.0.0 Ready to start TLS\r\n")
+        await self.writer.drain()
+        try:
+            await self.writer.start_tls(self.sink.tls_context)
+        except (ConnectionError, OSError, asyncio.TimeoutError) as e:
+            self.sink.record({"ts": datetime.datetime.now().isoformat(timespec="milliseconds"),
+                              "listen": self.listen, "mode": self.mode, "session": self.id,
+                              "peer": self.peer, "command": "STARTTLS", "code": "220",
+                              "enhanced": "2.0.0", "tls_error": str(e)})
+            self.closing = True
+            return
+        ssl_object = self.writer.get_extra_info("ssl_object")
+        self.tls = True
+        self.reset()
+        self.sink.record({"ts": datetime.datetime.now().isoformat(timespec="milliseconds"),
+                          "listen": self.listen, "mode": self.mode, "session": self.id,
+                          "peer": self.peer, "proto": self.proto, "command": "STARTTLS", "arg": None,
+                          "mail_from": None, "code": "220", "enhanced": "2.0.0",
+                          "text": "Ready to start TLS", "lines": 1,
+                          "tls": [ssl_object.version(), ssl_object.cipher()[0]] if ssl_object else None})
 
     async def cmd_quit(self, arg):
         await self.send("QUIT", Reply(221, "2.0.0"))
@@ -515,6 +561,8 @@ async def main(argv=None):
     ap.add_argument("--no-default-ports", action="store_true")
     ap.add_argument("--journal", help="JSONL file to append every reply to")
     ap.add_argument("--hostname", default="mx.sink.test")
+    ap.add_argument("--tls-cert", help="certificate (PEM) for the tls mode")
+    ap.add_argument("--tls-key", help="its private key (PEM)")
     args = ap.parse_args(argv)
     hosts = args.host or ["127.0.0.1"]
     for h in hosts:
@@ -522,7 +570,7 @@ async def main(argv=None):
             ap.error("only loopback addresses are allowed (127.0.0.0/8, ::1): %s" % h)
     listeners = []
     if args.port and not args.no_default_ports:
-        listeners += [(args.port + i, mode) for i, mode in enumerate(MODES)]
+        listeners += [(args.port + i, mode) for i, mode in enumerate(PORT_MODES)]
     for spec in args.listen:
         port, _, mode = spec.partition("=")
         if mode not in MODES:
@@ -531,6 +579,10 @@ async def main(argv=None):
     if not listeners:
         ap.error("nothing to listen on: give --port or --listen")
     sink = Sink(args.journal, args.hostname)
+    if args.tls_cert:
+        import ssl
+        sink.tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        sink.tls_context.load_cert_chain(args.tls_cert, args.tls_key)
     servers = []
     for host in hosts:
         for port, mode in listeners:
