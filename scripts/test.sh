@@ -84,16 +84,6 @@ if ! cargo deny --version 2>/dev/null | grep -qF "$CARGO_DENY_VERSION"; then
   cargo install cargo-deny --version "$CARGO_DENY_VERSION" --locked
 fi
 
-# Every fuzz target builds and runs a few seconds on its seed corpus: a
-# smoke run that keeps them building and catches what a few thousand inputs
-# find. Unoptimized and without the address sanitizer (the code is safe
-# Rust) to keep the build short; scripts/fuzz.sh alone does the real runs.
-step "fuzz targets: build, then ${FUZZ_SECONDS:-8} s each (scripts/fuzz.sh)"
-# Line tables only: a crash still has a backtrace with lines; the build of
-# every dependency with full debug info is slower to compile and link.
-CARGO_PROFILE_DEV_DEBUG=${CARGO_PROFILE_DEV_DEBUG:-line-tables-only} \
-  FUZZ_BUILD=${FUZZ_BUILD:---dev} FUZZ_SANITIZER=${FUZZ_SANITIZER:-none} FUZZ_SECONDS=${FUZZ_SECONDS:-8} scripts/fuzz.sh
-
 step "cargo deny check (licences, duplicate versions, sources; deny.toml) against Cargo.lock"
 cargo deny --locked check licenses bans sources
 # The advisory database comes from GitHub. Where GitHub cannot be reached
@@ -180,10 +170,40 @@ $PY scripts/e2e_prometheus.py --exporter "$BIN"
 # what it installed. Needs root, so it runs when this script does (CI). It
 # tests the static binary built above (what the image ships), so it needs no
 # second release build.
+#
+# Every fuzz target builds and runs a few seconds on its seed corpus: a
+# smoke run that keeps them building and catches what a few thousand inputs
+# find. Unoptimized and without the address sanitizer (the code is safe
+# Rust) to keep the build short; scripts/fuzz.sh alone does the real runs.
+# Line tables only: a crash still has a backtrace with lines; the build of
+# every dependency with full debug info is slower to compile and link.
+# The real-MTA suite mostly waits for MTAs; the fuzz build and runs use the
+# CPU it leaves idle, so the two run side by side.
+fuzz_smoke() {
+  CARGO_PROFILE_DEV_DEBUG=${CARGO_PROFILE_DEV_DEBUG:-line-tables-only} \
+    FUZZ_BUILD=${FUZZ_BUILD:---dev} FUZZ_SANITIZER=${FUZZ_SANITIZER:-none} FUZZ_SECONDS=${FUZZ_SECONDS:-8} scripts/fuzz.sh
+}
+FUZZ_STEP="fuzz targets: build, then ${FUZZ_SECONDS:-8} s each (scripts/fuzz.sh)"
 E2E_MTAS=(postfix exim sendmail opensmtpd)
 if [[ $(id -u) -eq 0 ]]; then
+  step "$FUZZ_STEP: in the background, output in target/ci-tools/fuzz.log"
+  # Its own process group (set -m), so a failure here stops all of it.
+  set -m
+  fuzz_smoke >"$TOOLS/fuzz.log" 2>&1 &
+  fuzz_pid=$!
+  set +m
+  trap 'kill -- -"$fuzz_pid" 2>/dev/null || true' EXIT
   step "real-MTA end-to-end suite: ${E2E_MTAS[*]} (tests/mta/e2e.sh)"
   MTA_EXPORTER_BIN="$BIN" tests/mta/e2e.sh "${E2E_MTAS[@]}"
+  step "$FUZZ_STEP: waiting for it"
+  if ! wait "$fuzz_pid"; then
+    tail -60 "$TOOLS/fuzz.log"
+    exit 1
+  fi
+  trap - EXIT
+  grep '^fuzz ' "$TOOLS/fuzz.log"
 else
   echo "== real-MTA end-to-end suite NOT run: it needs root (sudo tests/mta/e2e.sh ${E2E_MTAS[*]})"
+  step "$FUZZ_STEP"
+  fuzz_smoke
 fi
