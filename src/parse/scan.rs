@@ -1,7 +1,26 @@
 //! Small byte-level helpers shared by the MTA parsers.
 
-use crate::model::{scan_reply, Direction, Phase, Reply};
+use crate::model::{scan_reply, Direction, Phase, Reply, ReplyCode};
 use memchr::memmem;
+
+/// A substring searcher for a fixed needle, built once. [`find`] (like
+/// `memmem::find`) builds one on every call, which on a log line costs more
+/// than the search itself: the needles searched on every line use this.
+/// `finder!(", ").find(text.as_bytes())`; `finder!(rev " (in reply to ")`
+/// searches from the end.
+macro_rules! finder {
+    ($needle:literal) => {{
+        static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+            std::sync::LazyLock::new(|| memchr::memmem::Finder::new($needle));
+        &*FINDER
+    }};
+    (rev $needle:literal) => {{
+        static FINDER: std::sync::LazyLock<memchr::memmem::FinderRev<'static>> =
+            std::sync::LazyLock::new(|| memchr::memmem::FinderRev::new($needle));
+        &*FINDER
+    }};
+}
+pub(crate) use finder;
 
 pub fn find(haystack: &str, needle: &str) -> Option<usize> {
     memmem::find(haystack.as_bytes(), needle.as_bytes())
@@ -21,25 +40,26 @@ pub fn reply_at(text: &str, direction: Direction, phase: Phase) -> Option<Reply<
 /// a remote `said:` or a basic and enhanced code right after `: `. Such a
 /// line is reported as unrecognized rather than silently passed over.
 pub fn looks_like_reply(text: &str) -> bool {
-    if find(text, " said: ").is_some() {
-        return true;
-    }
-    memmem::find_iter(text.as_bytes(), b": ")
-        .any(|at| matches!(scan_reply(&text[at + 2..]), Some((Some(_), Some(_), _))))
+    after_colons(text, |_, enhanced| enhanced.is_some())
 }
 
 /// Like [`looks_like_reply`], but a basic code alone after `: ` is enough:
 /// for MTAs (Exim) whose replies often carry no enhanced code.
 pub fn looks_like_basic_reply(text: &str) -> bool {
-    looks_like_reply(text)
-        || memmem::find_iter(text.as_bytes(), b": ")
-            .any(|at| matches!(scan_reply(&text[at + 2..]), Some((Some(_), _, _))))
+    after_colons(text, |_, _| true)
 }
 
-/// Splits `word` off the front of `text` at the first occurrence of `sep`.
-pub fn split_once<'a>(text: &'a str, sep: &str) -> Option<(&'a str, &'a str)> {
-    let at = find(text, sep)?;
-    Some((&text[..at], &text[at + sep.len()..]))
+/// Whether some `: ` in `text` ends a ` said` or starts a basic code that
+/// `accept` takes (given whether an enhanced code follows it). One pass
+/// over the `:`s: most lines this runs on carry nothing.
+fn after_colons(text: &str, accept: impl Fn(ReplyCode, Option<crate::model::EnhancedStatus>) -> bool) -> bool {
+    let bytes = text.as_bytes();
+    memchr::memchr_iter(b':', bytes).any(|at| {
+        bytes.get(at + 1) == Some(&b' ')
+            && (bytes[..at].ends_with(b" said")
+                || matches!(bytes.get(at + 2), Some(b'2' | b'4' | b'5'))
+                    && matches!(scan_reply(&text[at + 2..]), Some((Some(code), enhanced, _)) if accept(code, enhanced)))
+    })
 }
 
 /// How far the field walkers look for the end of a `<…>`, `"…"`, `(…)` or
