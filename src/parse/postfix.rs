@@ -429,7 +429,7 @@ fn remote_reply(detail: &str, delivery: Option<DeliveryStatus>) -> Option<Reply<
 /// After `host `: `NAME[ADDR] said: <reply> (in reply to X command)` or
 /// `NAME[ADDR] refused to talk to me: <reply>`.
 fn host_reply(rest: &str) -> Option<Reply<'_>> {
-    let (_, after_host) = rest.split_once(' ')?;
+    let after_host = &rest[rest.bytes().position(|b| b == b' ')? + 1..];
     if let Some(said) = after_host.strip_prefix("said: ") {
         return said_reply(said);
     }
@@ -440,7 +440,7 @@ fn host_reply(rest: &str) -> Option<Reply<'_>> {
 /// `<reply> (in reply to X command)`; the last such suffix is Postfix's own,
 /// earlier ones belong to a nested reply quoted inside the text.
 fn said_reply(said: &str) -> Option<Reply<'_>> {
-    let (text, phase) = match finder!(rev " (in reply to ").rfind(said.as_bytes()) {
+    let (text, phase) = match rfind(said, " (in reply to ") {
         Some(at) => {
             let command = &said[at + " (in reply to ".len()..];
             let command = command.strip_suffix(" command)").unwrap_or(command);
@@ -577,11 +577,7 @@ fn after_client(client: &str) -> Option<&str> {
 /// The reply text ends where Postfix appends the envelope: the last
 /// `; from=<`, `; to=<` or `; proto=` (the reply itself may contain `; `).
 fn trim_trailer(text: &str) -> &str {
-    let bytes = text.as_bytes();
-    [finder!(rev "; from=<"), finder!(rev "; to=<"), finder!(rev "; proto=")]
-        .into_iter()
-        .find_map(|marker| marker.rfind(bytes))
-        .map_or(text, |at| &text[..at])
+    ["; from=<", "; to=<", "; proto="].into_iter().find_map(|marker| rfind(text, marker)).map_or(text, |at| &text[..at])
 }
 
 #[cfg(test)]

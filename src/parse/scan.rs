@@ -6,17 +6,11 @@ use memchr::memmem;
 /// A substring searcher for a fixed needle, built once. [`find`] (like
 /// `memmem::find`) builds one on every call, which on a log line costs more
 /// than the search itself: the needles searched on every line use this.
-/// `finder!(", ").find(text.as_bytes())`; `finder!(rev " (in reply to ")`
-/// searches from the end.
+/// `finder!(", ").find(text.as_bytes())`.
 macro_rules! finder {
     ($needle:literal) => {{
         static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
             std::sync::LazyLock::new(|| memchr::memmem::Finder::new($needle));
-        &*FINDER
-    }};
-    (rev $needle:literal) => {{
-        static FINDER: std::sync::LazyLock<memchr::memmem::FinderRev<'static>> =
-            std::sync::LazyLock::new(|| memchr::memmem::FinderRev::new($needle));
         &*FINDER
     }};
 }
@@ -26,8 +20,23 @@ pub fn find(haystack: &str, needle: &str) -> Option<usize> {
     memmem::find(haystack.as_bytes(), needle.as_bytes())
 }
 
+/// The last occurrence of `needle`. The needles searched from the end are
+/// markers near the end of a line (`" (in reply to "`, `"; from=<"`,
+/// `" C=\""`): `memrchr` on the needle's first byte that is not a space
+/// finds them in a few steps, where `memmem::rfind` (Two-Way from the end,
+/// no SIMD) cost about five instructions per byte of the line.
 pub fn rfind(haystack: &str, needle: &str) -> Option<usize> {
-    memmem::rfind(haystack.as_bytes(), needle.as_bytes())
+    let (text, needle) = (haystack.as_bytes(), needle.as_bytes());
+    let anchor = needle.iter().position(|&b| b != b' ').unwrap_or(0);
+    let Some(&byte) = needle.get(anchor) else { return Some(text.len()) };
+    let mut end = text.len();
+    while let Some(at) = memchr::memrchr(byte, &text[..end]) {
+        if at >= anchor && text[at - anchor..].starts_with(needle) {
+            return Some(at - anchor);
+        }
+        end = at;
+    }
+    None
 }
 
 /// The reply that starts `text`, if `text` starts with a code.
@@ -159,6 +168,22 @@ mod tests {
         assert!(looks_like_basic_reply("odd: 550 Not that one"));
         assert!(!looks_like_basic_reply("odd: 5500 x"));
         assert!(!looks_like_basic_reply("port 587 is closed"));
+    }
+
+    #[test]
+    fn rfind_finds_the_last_occurrence() {
+        let text = "a (in reply to x) b (in reply to RCPT TO command)";
+        assert_eq!(rfind(text, " (in reply to "), Some(19));
+        assert_eq!(rfind(text, "a ("), Some(0));
+        assert_eq!(rfind(text, "command)"), Some(text.len() - 8));
+        assert_eq!(rfind(text, " (in reply to RCPT TO command) "), None);
+        assert_eq!(rfind("x;; from=<a>; from=<b>", "; from=<"), Some(12));
+        assert_eq!(rfind("abc", ""), Some(3));
+        assert_eq!(rfind("abc", "  "), None);
+        assert_eq!(rfind("", "x"), None);
+        for (hay, needle) in [("aaaa", "aa"), ("  x  x", " x"), ("ab ab", " ab"), ("x", "  ")] {
+            assert_eq!(rfind(hay, needle), memmem::rfind(hay.as_bytes(), needle.as_bytes()), "{hay:?} {needle:?}");
+        }
     }
 
     #[test]
