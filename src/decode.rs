@@ -166,12 +166,13 @@ fn text_of(bytes: Vec<u8>, max: usize) -> String {
     }
 }
 
-/// Bytes as text, invalid UTF-8 replaced. `String::from_utf8_lossy` alone
-/// walks every line byte by byte (`Utf8Chunks`), which was a sixth of the
-/// whole per-line cost; `std::str::from_utf8` checks ASCII a word at a time,
-/// and nearly every log line is valid.
+/// Bytes as text, invalid UTF-8 replaced. Nearly every log line is valid,
+/// so the check comes first and is the fast one: `simdutf8` takes about
+/// 110 instructions on a 210-byte genlog.py line where
+/// `std::str::from_utf8` took 200 (and `String::from_utf8_lossy` alone,
+/// which walks every byte, a sixth of the whole per-line cost). Same answer.
 pub fn lossy(bytes: &[u8]) -> Cow<'_, str> {
-    match std::str::from_utf8(bytes) {
+    match simdutf8::basic::from_utf8(bytes) {
         Ok(text) => Cow::Borrowed(text),
         Err(_) => String::from_utf8_lossy(bytes),
     }
