@@ -372,6 +372,22 @@ def run_tool(tool, log_files, lines, truth, args, idle_seconds=0):
             tool.stop()
 
 
+FLOOR = "wc -l (the floor)"
+
+
+def run_floor(log_path):
+    """`wc -l` on the same file (in the page cache): what moving the bytes
+    costs. It reads a finished file rather than following one."""
+    t0 = time.time()
+    proc = subprocess.Popen(["wc", "-l", log_path], stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.time() - t0
+    if status != 0:
+        raise RuntimeError(f"wc -l exited with {status}")
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_rss_kib": usage.ru_maxrss,
+            "counts": "counts newlines only"}
+
+
 def check_counts(args, scrape, truth_path, log_path, repeat):
     with tempfile.NamedTemporaryFile("w", dir=args.workdir, suffix=".prom", delete=False) as f:
         f.write(scrape)
@@ -452,6 +468,7 @@ def main():
     p.add_argument("--scaling", default="", help="comma-separated line counts for mta_exporter alone")
     p.add_argument("--no-scrape", action="store_true", help="skip the 1000-series scrape run")
     p.add_argument("--no-report", action="store_true", help="skip `mta_exporter report`")
+    p.add_argument("--no-floor", dest="floor", action="store_false", help="skip the `wc -l` floor")
     p.add_argument("--json", help="also write every figure to this file")
     args = p.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
@@ -516,6 +533,10 @@ def main():
             log(f"  {lines / r['wall']:,.0f} lines/s, {r['cpu']:.2f} CPU s, peak RSS {mib(r['peak_rss_kib'])} MiB; "
                 f"{r['counts']}")
             results["tools"].setdefault(tool.name, []).append(r)
+        if args.floor:
+            r = run_floor(log_path)
+            log(f"run {run + 1}/{args.runs}: wc -l: {lines / r['wall']:,.0f} lines/s, {r['cpu']:.2f} CPU s")
+            results["tools"].setdefault(FLOOR, []).append(r)
 
     def med(name, key):
         return statistics.median(r[key] for r in results["tools"][name])
@@ -529,20 +550,25 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|")
     for name, runs in results["tools"].items():
         first = runs[0]
+        idle = ("| — | — | — " if name == FLOOR else
+                f"| {mib(first['idle_rss_kib'])} "
+                f"| {first.get('idle_cpu_ms_per_s', float('nan')):.2f} "
+                f"| {first.get('idle_wakeups_per_s', float('nan')):.1f} ")
         print(f"| {name} | {spread([lines / r['wall'] for r in runs], k)} "
               f"| {spread([lines / r['cpu'] for r in runs], k)} "
               f"| {spread([r['cpu'] for r in runs], secs)} "
               f"| {spread([r['peak_rss_kib'] for r in runs], mib)} "
-              f"| {mib(first['idle_rss_kib'])} "
-              f"| {first.get('idle_cpu_ms_per_s', float('nan')):.2f} "
-              f"| {first.get('idle_wakeups_per_s', float('nan')):.1f} "
-              f"| {runs[-1]['counts']} |")
+              f"{idle}| {runs[-1]['counts']} |")
     if "mta_exporter" in results["tools"]:
         print()
         base_wall = lines / med("mta_exporter", "wall")
         base_cpu = lines / med("mta_exporter", "cpu")
         for name in results["tools"]:
             if name == "mta_exporter":
+                continue
+            if name == FLOOR:
+                print(f"mta_exporter reads at {base_wall / (lines / med(name, 'wall')):.0%} of the speed of `wc -l` "
+                      f"and spends {med('mta_exporter', 'cpu') / med(name, 'cpu'):.0f}× its CPU time")
                 continue
             ratio_wall = base_wall / (lines / med(name, "wall"))
             ratio_cpu = base_cpu / (lines / med(name, "cpu"))
