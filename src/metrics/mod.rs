@@ -7,10 +7,11 @@
 //! Hot path: a [`Recorder`] keeps its own map from a small `Copy` key to a
 //! resolved counter handle, so counting a reply costs one hash lookup and
 //! one atomic add. The map hashes with FxHash: the keys are a few small
-//! integers that nobody outside chooses freely (the label values are
-//! bounded), so SipHash's flooding resistance buys nothing here and cost
-//! more than the rest of the counting; delivery outcomes are a plain array. The shared, locked index is touched only the first time a
-//! recorder meets a label set; it enforces the per-family series cap, folding
+//! integers, and the map never holds more than the family's cap of them
+//! (folded keys are not kept), so SipHash's flooding resistance buys
+//! nothing here and cost more than the rest of the counting; delivery
+//! outcomes are a plain array. The shared, locked index is touched only
+//! the first time a recorder meets a label set; it enforces the per-family series cap, folding
 //! any new label set beyond it into `other` and counting that in
 //! `mta_metrics_overflow_total`.
 //!

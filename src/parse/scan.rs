@@ -58,6 +58,12 @@ pub fn looks_like_basic_reply(text: &str) -> bool {
     after_colons(text, |_, _| true)
 }
 
+/// Splits `word` off the front of `text` at the first occurrence of `sep`.
+pub fn split_once<'a>(text: &'a str, sep: &str) -> Option<(&'a str, &'a str)> {
+    let at = find(text, sep)?;
+    Some((&text[..at], &text[at + sep.len()..]))
+}
+
 /// Whether some `: ` in `text` ends a ` said` or starts a basic code that
 /// `accept` takes (given whether an enhanced code follows it). One pass
 /// over the `:`s: most lines this runs on carry nothing.
