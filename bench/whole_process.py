@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Whole-process benchmark of mta_exporter, side by side with its peers.
 
-    bench/whole_process.py                      # the default run (BENCHMARKS.md)
+    bench/whole_process.py --scaling 200000,2000000,20000000   # BENCHMARKS.md
     bench/whole_process.py --runs 5 --lines 2000000 --tools mta_exporter,postfix_exporter,mtail
     bench/whole_process.py --scaling 200000,2000000,20000000 --tools mta_exporter
 
@@ -14,6 +14,11 @@ seconds (user+sys of the whole process, from /proc/PID/stat), peak RSS
 mta_exporter the whole scrape is checked against the truth file
 (examples/genlog_check.rs, the mapping of tests/genlog_truth.rs); for the
 peers, how many of the reply codes in the log they count at all.
+
+The exporter measured is the static musl binary the image ships (built
+here as scripts/test.sh builds it), unless --exporter names another. `wc -l`
+on the same file is in the same table: the floor, what moving the bytes
+costs (it reads a finished file instead of following one).
 
 The peers are Debian's packages, run on loopback only:
   * prometheus-postfix-exporter (kumina/postfix_exporter). Its package pulls
@@ -455,12 +460,32 @@ def secs(x):
     return f"{x:.2f}"
 
 
+MUSL = "x86_64-unknown-linux-musl"
+
+
+def build_exporter():
+    """The binary users run: the static musl build the Dockerfile ships, as
+    scripts/test.sh builds it; the host build when that target or musl-gcc
+    is missing."""
+    targets = subprocess.run(["rustup", "target", "list", "--installed"], capture_output=True, text=True).stdout
+    if MUSL in targets.split() and shutil.which("musl-gcc"):
+        log(f"cargo build --release --target {MUSL} (the static binary of the image) …")
+        env = dict(os.environ, CC_x86_64_unknown_linux_musl="musl-gcc")
+        subprocess.run(["cargo", "build", "--release", "--quiet", "--target", MUSL, "--bin", "mta_exporter"],
+                       cwd=ROOT, check=True, env=env)
+        return os.path.join(ROOT, "target", MUSL, "release", "mta_exporter")
+    log(f"note: no {MUSL} target or musl-gcc: measuring the host build")
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "mta_exporter"], cwd=ROOT, check=True)
+    return os.path.join(ROOT, "target", "release", "mta_exporter")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--lines", type=int, default=2_000_000)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--tools", default="mta_exporter,postfix_exporter,mtail")
-    p.add_argument("--exporter", help="mta_exporter binary (default: build target/release/mta_exporter)")
+    p.add_argument("--exporter", help="mta_exporter binary (default: build the static musl binary, as the image "
+                   "ships it, or the host build without the musl target)")
     p.add_argument("--check", help="genlog_check binary (default: build the example)")
     p.add_argument("--workdir", default=os.path.join(ROOT, "target", "bench"))
     p.add_argument("--shared", default=os.environ.get("MTA_SHARED_DIR", os.path.join(ROOT, "..", "shared")))
@@ -477,12 +502,14 @@ def main():
     if not os.path.exists(args.genlog):
         sys.exit(f"{args.genlog} not found: pass --shared DIR")
 
-    if not args.exporter or not args.check:
-        log("cargo build --release (exporter and examples/genlog_check) …")
-        subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "mta_exporter", "--example",
-                        "genlog_check"], cwd=ROOT, check=True)
-    args.exporter = os.path.abspath(args.exporter or os.path.join(ROOT, "target/release/mta_exporter"))
+    if not args.check:
+        log("cargo build --release --example genlog_check …")
+        subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "genlog_check"], cwd=ROOT, check=True)
+    if not args.exporter:
+        args.exporter = build_exporter()
+    args.exporter = os.path.abspath(args.exporter)
     args.check = os.path.abspath(args.check or os.path.join(ROOT, "target/release/examples/genlog_check"))
+    log(f"mta_exporter: {args.exporter}")
 
     tools = []
     for name in args.tools.split(","):
@@ -545,9 +572,9 @@ def main():
     print(f"{lines:,} Postfix lines ({results['bytes'] / 1e6:.0f} MB, genlog.py --seed 42) appended in one go "
           f"to a followed file; median (min–max) of {args.runs} runs")
     print()
-    print("| tool | lines/s | lines per CPU-second | CPU s | peak RSS MiB | idle RSS MiB | idle CPU ms/s | "
-          "idle wake-ups/s | counts |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| tool | lines/s | lines per CPU-second | CPU s | peak RSS MiB | RSS after MiB | idle RSS MiB | "
+          "idle CPU ms/s | idle wake-ups/s | counts |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, runs in results["tools"].items():
         first = runs[0]
         idle = ("| — | — | — " if name == FLOOR else
@@ -558,6 +585,7 @@ def main():
               f"| {spread([lines / r['cpu'] for r in runs], k)} "
               f"| {spread([r['cpu'] for r in runs], secs)} "
               f"| {spread([r['peak_rss_kib'] for r in runs], mib)} "
+              f"| {spread([r['rss_after_kib'] for r in runs], mib) if 'rss_after_kib' in first else '—'} "
               f"{idle}| {runs[-1]['counts']} |")
     if "mta_exporter" in results["tools"]:
         print()
