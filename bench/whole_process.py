@@ -46,6 +46,7 @@ counts differ from the truth file.
 """
 
 import argparse
+import errno
 import gzip
 import json
 import os
@@ -321,8 +322,23 @@ def append(src, dst):
     with open(src, "rb") as s, open(dst, "r+b") as d:
         left = os.fstat(s.fileno()).st_size
         src_at, dst_at = 0, os.fstat(d.fileno()).st_size
+        cross_device = False
         while left > 0:
-            n = os.copy_file_range(s.fileno(), d.fileno(), left, src_at, dst_at)
+            try:
+                n = os.copy_file_range(s.fileno(), d.fileno(), left, src_at, dst_at)
+            except OSError as e:
+                # Between file systems (the log on disk, the followed file
+                # on a tmpfs) the kernel refuses: sendfile copies the same.
+                if e.errno not in (errno.EXDEV, errno.EINVAL) or cross_device:
+                    raise
+                cross_device = True
+                d.seek(dst_at)
+                while left > 0:
+                    n = os.sendfile(d.fileno(), s.fileno(), src_at, left)
+                    if n == 0:
+                        break
+                    left, src_at = left - n, src_at + n
+                break
             if n == 0:
                 break
             left, src_at, dst_at = left - n, src_at + n, dst_at + n
@@ -356,7 +372,7 @@ def catch_up(tool, sources, lines, scrape_times=None):
 
 def run_tool(tool, log_files, lines, truth, args, idle_seconds=0):
     """One run: start on an empty file, optionally measure idle, append, wait."""
-    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+    with tempfile.TemporaryDirectory(dir=args.follow_dir) as tmp:
         path = os.path.join(tmp, "mail.log")
         open(path, "w").close()
         tool.start(path, free_port())
@@ -380,17 +396,37 @@ def run_tool(tool, log_files, lines, truth, args, idle_seconds=0):
 FLOOR = "wc -l (the floor)"
 
 
-def run_floor(log_path):
-    """`wc -l` on the same file (in the page cache): what moving the bytes
-    costs. It reads a finished file rather than following one."""
+def run_once(argv):
+    """Runs a command to its end: wall seconds, CPU seconds, peak RSS (KiB).
+
+    The peak comes from GNU time when it is there: `ru_maxrss` of a child
+    forked straight from this script starts at this script's own RSS (Linux
+    carries the forked copy's high-water mark over the exec), which would
+    hide a small tool's peak under Python's."""
+    gnu_time = "/usr/bin/time" if os.path.exists("/usr/bin/time") else None
+    report = None
+    if gnu_time:
+        fd, report = tempfile.mkstemp(suffix=".time")
+        os.close(fd)
+        argv = [gnu_time, "-o", report, "-f", "%M"] + argv
     t0 = time.time()
-    proc = subprocess.Popen(["wc", "-l", log_path], stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.time() - t0
     if status != 0:
-        raise RuntimeError(f"wc -l exited with {status}")
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_rss_kib": usage.ru_maxrss,
-            "counts": "counts newlines only"}
+        raise RuntimeError(f"{argv} exited with {status}")
+    peak = usage.ru_maxrss
+    if report:
+        with open(report) as f:
+            peak = int(f.read().split()[-1])
+        os.unlink(report)
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_rss_kib": peak}
+
+
+def run_floor(log_path):
+    """`wc -l` on the same file (in the page cache): what moving the bytes
+    costs. It reads a finished file rather than following one."""
+    return dict(run_once(["wc", "-l", log_path]), counts="counts newlines only")
 
 
 def check_counts(args, scrape, truth_path, log_path, repeat):
@@ -488,6 +524,8 @@ def main():
                    "ships it, or the host build without the musl target)")
     p.add_argument("--check", help="genlog_check binary (default: build the example)")
     p.add_argument("--workdir", default=os.path.join(ROOT, "target", "bench"))
+    p.add_argument("--follow-dir", help="where the followed files are written (default: --workdir); the "
+                   "20M-line scaling run writes 4.2 GB there, so a tmpfs such as /dev/shm may be the place")
     p.add_argument("--shared", default=os.environ.get("MTA_SHARED_DIR", os.path.join(ROOT, "..", "shared")))
     p.add_argument("--idle", type=float, default=10.0, help="idle seconds measured before the first run")
     p.add_argument("--scaling", default="", help="comma-separated line counts for mta_exporter alone")
@@ -498,6 +536,8 @@ def main():
     args = p.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
     args.workdir = os.path.abspath(args.workdir)
+    args.follow_dir = os.path.abspath(args.follow_dir or args.workdir)
+    os.makedirs(args.follow_dir, exist_ok=True)
     args.genlog = os.path.join(args.shared, "bench", "genlog.py")
     if not os.path.exists(args.genlog):
         sys.exit(f"{args.genlog} not found: pass --shared DIR")
@@ -613,7 +653,7 @@ def main():
         scrape_runs = []
         for run in range(args.runs):
             log(f"scrape run {run + 1}/{args.runs}: ~1000 series, scraped continuously while catching up …")
-            with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+            with tempfile.TemporaryDirectory(dir=args.follow_dir) as tmp:
                 path = os.path.join(tmp, "mail.log")
                 open(path, "w").close()
                 exporter.start(path, free_port())
@@ -647,14 +687,7 @@ def main():
         report_runs = []
         for run in range(args.runs):
             log(f"report run {run + 1}/{args.runs} …")
-            t0 = time.time()
-            proc = subprocess.Popen([args.exporter, "report", "--output", "json", log_path],
-                                    stdout=subprocess.DEVNULL)
-            _, status, usage = os.wait4(proc.pid, 0)
-            wall = time.time() - t0
-            if status != 0:
-                raise RuntimeError(f"report exited with {status}")
-            report_runs.append({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_rss_kib": usage.ru_maxrss})
+            report_runs.append(run_once([args.exporter, "report", "--output", "json", log_path]))
         results["report"] = report_runs
         print()
         print(f"`mta_exporter report` on the same file, one pass; median (min–max) of {args.runs} runs")
