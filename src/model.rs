@@ -178,6 +178,13 @@ pub enum Mta {
 }
 
 impl Mta {
+    pub const ALL: [Mta; 5] = [Mta::Postfix, Mta::Exim, Mta::Sendmail, Mta::Opensmtpd, Mta::Other];
+
+    /// Position in [`Mta::ALL`], for per-MTA arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Mta::Postfix => "postfix",
@@ -303,6 +310,11 @@ impl DeliveryStatus {
         DeliveryStatus::Deliverable,
         DeliveryStatus::Undeliverable,
     ];
+
+    /// Position in [`DeliveryStatus::ALL`], for per-status arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
 
     pub fn label(self) -> &'static str {
         match self {
@@ -440,6 +452,16 @@ mod tests {
         assert!(EnhancedStatus::parse(b"5.1.1000").is_none());
         assert!(EnhancedStatus::parse(b"5.1").is_none());
         assert_eq!(EnhancedStatus::parse(b"4.7.26").map(|e| e.detail()), Some(26));
+    }
+
+    #[test]
+    fn array_indexes_follow_the_all_lists() {
+        for (i, mta) in Mta::ALL.into_iter().enumerate() {
+            assert_eq!(mta.index(), i);
+        }
+        for (i, status) in DeliveryStatus::ALL.into_iter().enumerate() {
+            assert_eq!(status.index(), i);
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::OnceLock;
 
-use regex::{Regex, RegexBuilder};
+use regex_automata::meta::Regex;
 use serde::{Deserialize, Serialize};
 
 use super::Category;
@@ -295,11 +295,8 @@ impl Catalogue {
             }
             let text = match &entry.text {
                 Some(pattern) => Some(
-                    RegexBuilder::new(pattern)
-                        .case_insensitive(true)
-                        .size_limit(1 << 20)
-                        .build()
-                        .map_err(|e| invalid(format!("text: {}", super::causes::regex_problem(&e))))?,
+                    super::causes::text_regex(pattern, 1 << 20)
+                        .map_err(|problem| invalid(format!("text: {problem}")))?,
                 ),
                 None => None,
             };

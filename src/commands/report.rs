@@ -89,7 +89,9 @@ struct Tally {
     warnings: u64,
     /// Per kind of reply: its count, and the provider variant of the
     /// catalogue that the text of its first occurrence matched.
-    replies: HashMap<ReplyKey, (u64, Option<&'static Entry>)>,
+    /// FxHash: a handful of small integer keys, looked up on every reply
+    /// line (SipHash cost more than the rest of the tally).
+    replies: rustc_hash::FxHashMap<ReplyKey, (u64, Option<&'static Entry>)>,
     domains: HashMap<String, DomainTally>,
     other_domains: DomainTally,
     unrecognized: Vec<String>,

