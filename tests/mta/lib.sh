@@ -169,3 +169,28 @@ stop_exporter() {
   wait "$EXPORTER_PID" 2>/dev/null || true
   EXPORTER_PID=
 }
+
+# The options every sessions bed takes (each sessions.sh's header says what
+# they do): sets install, out, keep_work, exporter and results_dir. Needs
+# $repo. Usage: sessions_options <fixture dir name> <MTA name> "$@"
+sessions_options() {
+  local name=$1 display=$2
+  shift 2
+  install=1
+  out="$repo/tests/fixtures/$name"
+  keep_work=0
+  exporter=
+  results_dir=
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --no-install) install=0; shift ;;
+      --out) out=$(realpath -m "$2"); shift 2 ;;
+      --keep-work) keep_work=1; shift ;;
+      --exporter) exporter=$(realpath "$2"); shift 2 ;;
+      --results-dir) results_dir=$(realpath -m "$2"); shift 2 ;;
+      -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+      *) echo "unknown argument: $1" >&2; exit 2 ;;
+    esac
+  done
+  [ "$(id -u)" = 0 ] || { echo "sessions.sh must run as root (it installs and starts $display)" >&2; exit 2; }
+}

@@ -23,24 +23,7 @@ MTA_LOG_TAG=exim-sessions
 # shellcheck source=../lib.sh
 . "$mta/lib.sh"
 
-install=1
-out="$repo/tests/fixtures/exim"
-keep_work=0
-exporter=
-results_dir=
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --no-install) install=0; shift ;;
-    --out) out=$(realpath -m "$2"); shift 2 ;;
-    --keep-work) keep_work=1; shift ;;
-    --exporter) exporter=$(realpath "$2"); shift 2 ;;
-    --results-dir) results_dir=$(realpath -m "$2"); shift 2 ;;
-    -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-    *) echo "unknown argument: $1" >&2; exit 2 ;;
-  esac
-done
-cd /
-[ "$(id -u)" = 0 ] || { echo "sessions.sh must run as root (it installs and starts Exim)" >&2; exit 2; }
+sessions_options exim Exim "$@"
 
 SINK_PORT=2525
 TLS_VERIFY_PORT=2534

@@ -19,23 +19,7 @@ MTA_LOG_TAG=opensmtpd-sessions
 # shellcheck source=../lib.sh
 . "$mta/lib.sh"
 
-install=1
-out="$repo/tests/fixtures/opensmtpd"
-keep_work=0
-exporter=
-results_dir=
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --no-install) install=0; shift ;;
-    --out) out=$(realpath -m "$2"); shift 2 ;;
-    --keep-work) keep_work=1; shift ;;
-    --exporter) exporter=$(realpath "$2"); shift 2 ;;
-    --results-dir) results_dir=$(realpath -m "$2"); shift 2 ;;
-    -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-    *) echo "unknown argument: $1" >&2; exit 2 ;;
-  esac
-done
-[ "$(id -u)" = 0 ] || { echo "sessions.sh must run as root (it installs and starts OpenSMTPD)" >&2; exit 2; }
+sessions_options opensmtpd OpenSMTPD "$@"
 cd /
 
 SINK_PORT=2525
